@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""The two Quick start commands. Needs only Python 3.11+; everything else is installed into .venv.
+
+    python3 dev.py demo   # install, migrate, seed, start the emulators, the worker and the portal
+    python3 dev.py test   # install, then ruff (lint + format check), mypy and the whole test suite
+
+Standard library only: this file runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".portal-install-stamp"
+
+DEMO_PORTS = {"keycloak": 8180, "openedx": 8190, "portal": 5000}
+
+
+def log(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def ensure_environment() -> None:
+    """Create .venv and install the project with its dev tools, unless pyproject.toml is unchanged."""
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is needed (found %d.%d)." % sys.version_info[:2])
+    if not PY.exists():
+        log("creating .venv")
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    log("installing the portal and its tools into .venv (first run takes a minute or two)")
+    pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", ".[dev]"], cwd=ROOT, check=True)
+    STAMP.write_text(digest)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run([str(PY), *args], cwd=ROOT, check=True, env=env)
+
+
+def wait_for_port(port: int, name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{name} did not start on port {port} within {timeout:.0f}s")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def demo() -> int:
+    ensure_environment()
+    env = {**os.environ, "PORTAL_MODE": os.environ.get("PORTAL_MODE", "demo")}
+    busy = [f"{name} ({port})" for name, port in DEMO_PORTS.items() if not port_free(port)]
+    if busy:
+        sys.exit("These ports are in use, stop what runs there first: " + ", ".join(busy))
+    run("-m", "flask", "--app", "portal", "db", "upgrade", env=env)
+    run("-m", "flask", "--app", "portal", "seed-demo", env=env)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> None:
+        children.append(subprocess.Popen([str(PY), "-m", "flask", *args], cwd=ROOT, env=env))
+
+    try:
+        start("--app", "emulators.keycloak", "run", "--port", str(DEMO_PORTS["keycloak"]))
+        start("--app", "emulators.openedx", "run", "--port", str(DEMO_PORTS["openedx"]))
+        wait_for_port(DEMO_PORTS["keycloak"], "the Keycloak emulator")
+        wait_for_port(DEMO_PORTS["openedx"], "the Open edX emulator")
+        start("--app", "portal", "worker")
+        start("--app", "portal", "run", "--host", "127.0.0.1", "--port", str(DEMO_PORTS["portal"]))
+        wait_for_port(DEMO_PORTS["portal"], "the portal")
+        log(
+            "the portal runs at http://127.0.0.1:5000 (Keycloak emulator :8180, Open edX emulator "
+            ":8190). Press Ctrl-C to stop."
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        log("a process stopped; shutting the others down")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def test(extra: list[str]) -> int:
+    ensure_environment()
+    steps = [
+        ["-m", "ruff", "check", "."],
+        ["-m", "ruff", "format", "--check", "."],
+        ["-m", "mypy", "portal"],
+        ["-m", "pytest", *extra],
+    ]
+    for step in steps:
+        log("running " + " ".join(step[1:]))
+        result = subprocess.run([str(PY), *step], cwd=ROOT)
+        if result.returncode != 0:
+            log(f"failed: {' '.join(step[1:])} (exit {result.returncode})")
+            return result.returncode
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test"}:
+        print(__doc__)
+        return 2
+    return demo() if sys.argv[1] == "demo" else test(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The B2B learning portal: an app factory that only wires things together."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.config import flask_config, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the portal. ``config`` overrides environment variables (used by tests)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(
+            (config or {}).get("INSTANCE_PATH")
+            or os.environ.get("PORTAL_INSTANCE_PATH")
+            or ROOT / "instance"
+        ),
+    )
+    settings = load_settings(Path(app.instance_path), config)
+    app.config.from_mapping(flask_config(settings))
+    logging.basicConfig(level=settings.log_level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_error_handlers(app)
+    register_commands(app)
+    register_jobs(settings.job_modules)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from portal import models  # noqa: F401 - registers every table before migrations look
+    from portal.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.auth.views import bp as auth_bp
+    from portal.catalog.views import bp as catalog_bp
+    from portal.core.views import bp as core_bp
+    from portal.learner.views import bp as learner_bp
+    from portal.org_admin.views import bp as org_admin_bp
+    from portal.staff.views import bp as staff_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(catalog_bp, url_prefix="/catalog")
+    app.register_blueprint(learner_bp, url_prefix="/learner")
+    app.register_blueprint(org_admin_bp, url_prefix="/org")
+    app.register_blueprint(staff_bp, url_prefix="/staff")
+
+
+def register_request_hooks(app: Flask) -> None:
+    from portal.core.access import require_login_by_default
+    from portal.core.context import template_globals
+    from portal.core.security_headers import set_security_headers
+
+    app.before_request(require_login_by_default)
+    app.after_request(set_security_headers)
+    app.context_processor(template_globals)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from portal.core.errors import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)
+
+
+def register_jobs(extra_modules: str) -> None:
+    from portal.jobs import system  # noqa: F401 - registers its handlers
+
+    for name in filter(None, (m.strip() for m in extra_modules.split(","))):
+        importlib.import_module(name)

@@ -1,0 +1,1 @@
+"""Pieces every audience shares: access control, errors, security headers, health."""

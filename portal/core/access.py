@@ -1,0 +1,110 @@
+"""Deny by default: every route needs a signed-in user unless it is on a short allowlist.
+Roles are decorators that also load and pass the object they authorize."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from portal.extensions import db, login_manager
+from portal.models import Membership, Organization, User
+
+# Endpoints anyone may reach. Blueprints named here are public as a whole.
+PUBLIC_ENDPOINTS = {"static", "core.home", "core.healthz"}
+PUBLIC_BLUEPRINTS = {"auth", "catalog"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id))
+
+
+def require_login_by_default() -> Response | None:
+    endpoint = request.endpoint
+    if endpoint is None:  # 404/405: let the error handlers answer
+        return None
+    if endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
+        return None
+    if current_user.is_authenticated:
+        return None
+    if request.path.startswith("/api/"):
+        abort(401)
+    return redirect(url_for("auth.login", next=safe_next(request.full_path)))
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only our own relative paths: no scheme, no host, no '//' or backslash tricks."""
+    if not target:
+        return default
+    target = target.strip()
+    if target.endswith("?"):
+        target = target[:-1]
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(ch) < 32 for ch in target)
+    ):
+        return default
+    return target
+
+
+def staff_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            abort(401)
+        if not current_user.is_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def managed_organization_ids(user: User) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Membership.organization_id).where(
+                Membership.user_id == user.id, Membership.is_manager.is_(True)
+            )
+        )
+    )
+
+
+def org_admin_required(view: F) -> F:
+    """For routes taking ``org_key``: passes ``organization`` to the view.
+
+    A learner who manages no organization gets 403; an admin asking for an organization they do not
+    manage gets 404, so nobody can even learn that another organization's key exists. Staff pass.
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            abort(401)
+        org_key = kwargs.pop("org_key", None)
+        managed = managed_organization_ids(current_user)
+        if not managed and not current_user.is_staff:
+            abort(403)
+        if org_key is None:
+            return view(*args, **kwargs)
+        org = db.session.scalar(select(Organization).where(Organization.key == org_key))
+        if org is None or (org.id not in managed and not current_user.is_staff):
+            abort(404)
+        return view(*args, organization=org, **kwargs)
+
+    return wrapped  # type: ignore[return-value]

@@ -1,0 +1,24 @@
+"""Values every template may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+from flask_login import current_user
+
+from portal.core.access import managed_organization_ids
+
+
+def template_globals() -> dict[str, Any]:
+    def is_org_admin() -> bool:
+        if "nav_is_org_admin" not in g:
+            g.nav_is_org_admin = bool(
+                current_user.is_authenticated and managed_organization_ids(current_user)
+            )
+        return bool(g.nav_is_org_admin)
+
+    return {
+        "portal_mode": current_app.config["PORTAL"].mode,
+        "nav_is_org_admin": is_org_admin() if current_user.is_authenticated else False,
+    }

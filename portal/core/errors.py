@@ -1,0 +1,56 @@
+"""Error pages (HTML, or JSON under /api/), each rolling back the request's transaction."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
+
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "That request could not be understood",
+    401: "Please sign in",
+    403: "You don't have access to this page",
+    404: "Page not found",
+    405: "That action isn't allowed here",
+    413: "That upload is too large",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+    503: "A service we depend on is unavailable",
+}
+
+
+def _render(status: int, message: str, title: str | None = None) -> tuple[Response | str, int]:
+    db.session.rollback()
+    title = title or TITLES.get(status, "Error")
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error=title, detail=message, status=status), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[Response | str, int]:
+        return _render(
+            400,
+            "Your form expired or was sent from another site, so nothing was changed. "
+            "Go back, reload the page and try again.",
+            title="This form has expired",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response | str, int] | HTTPException:
+        if exc.code is None or exc.code < 400:
+            return exc
+        return _render(exc.code, exc.description or "")
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc: InternalServerError) -> tuple[Response | str, int]:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return _render(500, "The error was logged. Please try again in a moment.")

@@ -1,0 +1,13 @@
+"""Background jobs with nothing lost.
+
+* ``record_job`` writes a ``BackgroundJob`` row in the caller's transaction.
+* After that transaction commits, ``dispatch`` hands it to RQ (or, in demo mode, runs it in-process).
+* ``runner.execute`` claims the row, runs its handler, and records success, retry or failure.
+* ``sweeper.sweep`` re-sends rows that never reached Redis, stalled in a dead worker, or wait for a retry.
+"""
+
+from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.queue import record_job
+from portal.jobs.registry import JobContext, job_handler
+
+__all__ = ["JobContext", "PermanentJobError", "TransientJobError", "job_handler", "record_job"]

@@ -1,0 +1,125 @@
+"""Recording jobs in the caller's transaction and handing them over only after it commits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from redis import Redis
+from rq import Queue
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
+
+from portal.extensions import db
+from portal.models import BackgroundJob, JobState, utcnow
+
+log = logging.getLogger(__name__)
+_PENDING = "portal_jobs_to_dispatch"
+
+
+def record_job(
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    object_type: str | None = None,
+    object_id: object = None,
+    organization_id: int | None = None,
+    max_attempts: int = 5,
+) -> BackgroundJob:
+    """Add a job row to the current transaction; it is dispatched only if that transaction commits."""
+    job = BackgroundJob(
+        kind=kind,
+        payload=payload or {},
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        organization_id=organization_id,
+        max_attempts=max_attempts,
+    )
+    db.session.add(job)
+    db.session.flush()
+    db.session.info.setdefault(_PENDING, []).append(job.id)
+    return job
+
+
+@event.listens_for(Session, "after_commit")
+def _dispatch_after_commit(session: Session) -> None:
+    ids = session.info.pop(_PENDING, None)
+    if ids and has_app_context():
+        dispatch(ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def redis_connection() -> Redis:
+    """The app's Redis client (short timeouts: an unreachable Redis must not hang a request)."""
+    ext = current_app.extensions
+    if "portal_redis" not in ext:
+        ext["portal_redis"] = Redis.from_url(
+            current_app.config["PORTAL"].redis_url, socket_connect_timeout=1, socket_timeout=3
+        )
+    conn: Redis = ext["portal_redis"]
+    return conn
+
+
+def rq_queue() -> Queue:
+    return Queue(current_app.config["PORTAL"].job_queue, connection=redis_connection())
+
+
+def dispatch(job_ids: list[int], *, when: datetime | None = None) -> list[int]:
+    """Hand committed jobs to their runner. Returns the ids that were handed over.
+
+    RQ mode: enqueue, then mark the row queued. If Redis is down the row stays pending and the
+    sweeper sends it later: nothing is lost. Inline mode (demo): run each job now, in a thread with
+    its own app context and database session, and wait for it.
+    """
+    settings = current_app.config["PORTAL"]
+    if not settings.uses_redis:
+        if when is not None and when > utcnow():
+            return []  # the inline worker loop picks it up when due
+        for job_id in job_ids:
+            _run_inline(job_id)
+        return list(job_ids)
+    sent: list[int] = []
+    try:
+        queue = rq_queue()
+        for job_id in job_ids:
+            if when is not None and when > utcnow():
+                queue.enqueue_at(when, "portal.jobs.runner.execute", job_id)
+            else:
+                queue.enqueue("portal.jobs.runner.execute", job_id)
+            sent.append(job_id)
+    except Exception as exc:
+        log.warning("redis unavailable, %d job(s) left for the sweeper: %s", len(job_ids), exc)
+    if sent:
+        _mark_queued(sent)
+    return sent
+
+
+def _mark_queued(job_ids: list[int]) -> None:
+    # A separate short transaction: the caller's session has just committed and may not emit SQL.
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(BackgroundJob)
+            .where(BackgroundJob.id.in_(job_ids), BackgroundJob.state == JobState.PENDING)
+            .values(state=JobState.QUEUED, enqueued_at=utcnow())
+        )
+
+
+def _run_inline(job_id: int) -> None:
+    from portal.jobs.runner import execute
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def target() -> None:
+        with app.app_context():
+            execute(job_id)
+
+    thread = threading.Thread(target=target, name=f"inline-job-{job_id}")
+    thread.start()
+    thread.join()

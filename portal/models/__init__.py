@@ -1,0 +1,58 @@
+"""The whole domain model; importing this package registers every table on ``Base.metadata``."""
+
+from portal.models.access import ApiToken, OutboxMessage
+from portal.models.audit import AuditEvent
+from portal.models.base import Base, utcnow
+from portal.models.codes import CodeRedemption, EnrollmentCode, RedemptionType, Seat, SeatSource
+from portal.models.commerce import Order, OrderLine, OrderState, Payment, PaymentDecision
+from portal.models.contracts import Contract, ContractProgram, MembershipType
+from portal.models.courseware import (
+    RESTRICTION_B2B,
+    Course,
+    CourseRun,
+    EdxRunState,
+    Pacing,
+    Program,
+    ProgramCourse,
+)
+from portal.models.enrollments import EdxSyncState, Enrollment
+from portal.models.jobs import BackgroundJob, JobState
+from portal.models.organizations import Membership, MembershipSource, Organization
+from portal.models.users import User, normalize_email
+
+__all__ = [
+    "RESTRICTION_B2B",
+    "ApiToken",
+    "AuditEvent",
+    "BackgroundJob",
+    "Base",
+    "CodeRedemption",
+    "Contract",
+    "ContractProgram",
+    "Course",
+    "CourseRun",
+    "EdxRunState",
+    "EdxSyncState",
+    "Enrollment",
+    "EnrollmentCode",
+    "JobState",
+    "Membership",
+    "MembershipSource",
+    "MembershipType",
+    "Order",
+    "OrderLine",
+    "OrderState",
+    "Organization",
+    "OutboxMessage",
+    "Pacing",
+    "Payment",
+    "PaymentDecision",
+    "Program",
+    "ProgramCourse",
+    "RedemptionType",
+    "Seat",
+    "SeatSource",
+    "User",
+    "normalize_email",
+    "utcnow",
+]

@@ -1,0 +1,52 @@
+"""People who sign in: learners, organization admins (via memberships) and staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, utcnow
+
+if TYPE_CHECKING:
+    from portal.models.organizations import Membership
+
+
+def normalize_email(email: str) -> str:
+    """Emails are matched case-insensitively: store and compare them trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Keycloak's `sub`; null until the person first signs in (e.g. a code assigned to an email).
+    keycloak_sub: Mapped[str | None] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    is_staff: Mapped[bool] = mapped_column(default=False)
+    is_active_account: Mapped[bool] = mapped_column(default=True)
+    edx_username: Mapped[str | None] = mapped_column(String(150), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None]
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_active(self) -> bool:  # flask-login
+        return self.is_active_account
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"

@@ -1,0 +1,1 @@
+"""The org_admin blueprint."""

@@ -1,0 +1,81 @@
+"""Command-line tools: demo data, staff grants, job tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import (
+    AuditEvent,
+    BackgroundJob,
+    Contract,
+    EnrollmentCode,
+    JobState,
+    Membership,
+    MembershipType,
+    Organization,
+    Program,
+    User,
+)
+
+
+def count(model: Any) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_seed_demo_is_realistic_and_idempotent(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "Created:" in first.output
+    snapshot = {
+        m.__name__: count(m) for m in (Organization, Contract, EnrollmentCode, User, Program)
+    }
+    assert snapshot["Organization"] == 2
+    assert {c.membership_type for c in db.session.scalars(select(Contract))} == set(MembershipType)
+    # Seat-limited contracts get one one-time code per seat.
+    for contract in db.session.scalars(select(Contract).where(Contract.unlimited_seats.is_(False))):
+        n = db.session.scalar(
+            select(func.count(EnrollmentCode.id)).where(EnrollmentCode.contract_id == contract.id)
+        )
+        assert n == contract.seat_limit
+    admin = db.session.scalar(select(User).where(User.email == "admin@acme.example"))
+    assert db.session.scalar(select(Membership.is_manager).where(Membership.user_id == admin.id))
+
+    second = runner.invoke(args=["seed-demo"])
+    assert second.exit_code == 0
+    assert "nothing created" in second.output
+    assert {
+        m.__name__: count(m) for m in (Organization, Contract, EnrollmentCode, User, Program)
+    } == snapshot
+
+
+def test_grant_staff(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["grant-staff", "  Boss@Example.COM "])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.email == "boss@example.com"))
+    assert user is not None and user.is_staff
+    assert (
+        db.session.scalar(select(AuditEvent.action).where(AuditEvent.object_id == str(user.id)))
+        == "user.staff_granted"
+    )
+    bad = runner.invoke(args=["grant-staff", "not-an-email"])
+    assert bad.exit_code != 0
+    assert "EMAIL" in bad.output
+
+
+def test_jobs_ping_and_sweep(rq_app: Flask, jobs: Any) -> None:
+    runner = rq_app.test_cli_runner()
+    assert runner.invoke(args=["jobs", "ping"]).exit_code == 0
+    job = db.session.scalar(select(BackgroundJob))
+    assert job is not None
+    # The sweep finds nothing to do while the job sits fresh in Redis.
+    result = runner.invoke(args=["jobs", "sweep"])
+    assert result.exit_code == 0 and "Sent 0 job(s)" in result.output
+    jobs.run()
+    db.session.expire_all()
+    assert db.session.get(BackgroundJob, job.id).state is JobState.SUCCEEDED
