@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401 - registers every table before migrations look
     from portal.extensions import csrf, db, login_manager, migrate
+    from portal.integrations.keycloak_oidc import init_oauth
 
     db.init_app(app)
     migrate.init_app(
@@ -52,6 +53,9 @@ def register_extensions(app: Flask) -> None:
     )
     csrf.init_app(app)
     login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    init_oauth(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -93,7 +97,7 @@ def register_commands(app: Flask) -> None:
 
 
 def register_jobs(extra_modules: str) -> None:
-    from portal.jobs import system  # noqa: F401 - registers its handlers
+    from portal.jobs import keycloak, system  # noqa: F401 - registers their handlers
 
     for name in filter(None, (m.strip() for m in extra_modules.split(","))):
         importlib.import_module(name)

@@ -212,6 +212,38 @@ def db(app: Flask) -> Any:
     return db
 
 
+class QueryCounter:
+    """Counts the SQL statements the app's engine runs inside a ``with`` block."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> QueryCounter:
+        from sqlalchemy import event
+
+        self.statements = []
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(db: Any) -> Callable[[], QueryCounter]:
+    return lambda: QueryCounter(db.engine)
+
+
 # ----------------------------------------------------------------------------- people
 
 
@@ -260,16 +292,15 @@ class JobRunner:
 
     def run(self) -> None:
         if self.fake is None:
+            from portal.config import _ENV_NAMES
+
+            settings = self.app.config["PORTAL"]
             env = {
                 **os.environ,
+                # The worker process gets exactly the test app's settings.
+                **{var: str(getattr(settings, attr)) for attr, var in _ENV_NAMES.items()},
                 "PORTAL_MODE": "test",
                 "DATABASE_URL": self.database_url,
-                "REDIS_URL": REDIS_URL,
-                "JOB_RUNNER": "rq",
-                "JOB_QUEUE": self.queue,
-                "SECRET_KEY": "test-secret-key",
-                "JOB_MODULES": "tests.support.jobs",
-                "JOB_BACKOFF_BASE_SECONDS": "0",
                 "PORTAL_INSTANCE_PATH": self.app.instance_path,
             }
             proc = subprocess.run(
@@ -292,34 +323,54 @@ class JobRunner:
 
 
 @pytest.fixture
-def rq_app(app_factory: Callable[..., Flask]) -> Iterator[Flask]:
-    """An app whose jobs go through RQ (real Redis in CI, fakeredis otherwise)."""
-    queue = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
-    if REDIS_URL:
-        app = app_factory(JOB_RUNNER="rq", REDIS_URL=REDIS_URL, JOB_QUEUE=queue)
-        app.extensions["test_fake_redis"] = None
-    else:
-        import fakeredis
+def rq_app_factory(app_factory: Callable[..., Flask]) -> Iterator[Callable[..., Flask]]:
+    """Apps whose jobs go through RQ (real Redis in CI, fakeredis otherwise)."""
+    made: list[Flask] = []
 
-        app = app_factory(JOB_RUNNER="rq", REDIS_URL="redis://127.0.0.1:6379/15", JOB_QUEUE=queue)
-        app.extensions["portal_redis"] = fakeredis.FakeRedis()
-        app.extensions["test_fake_redis"] = app.extensions["portal_redis"]
-    with app.app_context():
-        yield app
+    def make(**overrides: Any) -> Flask:
+        queue = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+        if REDIS_URL:
+            app = app_factory(JOB_RUNNER="rq", REDIS_URL=REDIS_URL, JOB_QUEUE=queue, **overrides)
+            app.extensions["test_fake_redis"] = None
+        else:
+            import fakeredis
+
+            app = app_factory(
+                JOB_RUNNER="rq", REDIS_URL="redis://127.0.0.1:6379/15", JOB_QUEUE=queue, **overrides
+            )
+            app.extensions["portal_redis"] = fakeredis.FakeRedis()
+            app.extensions["test_fake_redis"] = app.extensions["portal_redis"]
+        made.append(app)
+        return app
+
+    yield make
     if REDIS_URL:
         from rq import Queue
 
-        with app.app_context():
-            from portal.jobs.queue import redis_connection
+        from portal.jobs.queue import redis_connection
 
-            Queue(queue, connection=redis_connection()).empty()
+        for app in made:
+            with app.app_context():
+                Queue(app.config["PORTAL"].job_queue, connection=redis_connection()).empty()
 
 
 @pytest.fixture
-def jobs(rq_app: Flask, database_url: str) -> JobRunner:
-    return JobRunner(
-        rq_app,
-        database_url,
-        rq_app.config["PORTAL"].job_queue,
-        rq_app.extensions["test_fake_redis"],
-    )
+def rq_app(rq_app_factory: Callable[..., Flask]) -> Iterator[Flask]:
+    app = rq_app_factory()
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def job_runner_for(database_url: str) -> Callable[[Flask], JobRunner]:
+    def make(app: Flask) -> JobRunner:
+        return JobRunner(
+            app, database_url, app.config["PORTAL"].job_queue, app.extensions["test_fake_redis"]
+        )
+
+    return make
+
+
+@pytest.fixture
+def jobs(rq_app: Flask, job_runner_for: Callable[[Flask], JobRunner]) -> JobRunner:
+    return job_runner_for(rq_app)

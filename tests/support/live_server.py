@@ -26,3 +26,14 @@ def live_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+class DeferredApp:
+    """A WSGI app set after its server has a port (e.g. the portal needs the emulator's URL, the
+    emulator needs the portal's redirect URI)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)

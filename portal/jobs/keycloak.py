@@ -1,0 +1,132 @@
+"""Keycloak jobs: idempotent, retried with backoff on 5xx/429/network errors, failing visibly on the
+rest. Each reloads its rows and checks the current state before acting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from portal.extensions import db
+from portal.integrations.keycloak_admin import KeycloakAdminError, admin_client
+from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.registry import JobContext, job_handler
+from portal.models import Organization, User
+from portal.services.audit import record_event
+from portal.services.memberships import ClaimedOrganization, reconcile_memberships
+from portal.services.organizations import alias_for, upsert_from_keycloak
+
+T = TypeVar("T")
+
+
+def _keycloak(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except KeycloakAdminError as exc:
+        if exc.transient:
+            raise TransientJobError(str(exc)) from exc
+        raise PermanentJobError(str(exc)) from exc
+
+
+def _load(model: type[T], ctx: JobContext, name: str) -> T:
+    obj = db.session.get(model, ctx.arg(name))
+    if obj is None:
+        raise PermanentJobError(f"{model.__name__} {ctx.arg(name)} no longer exists")
+    return obj
+
+
+@job_handler("keycloak.push_member")
+def push_member(ctx: JobContext) -> None:
+    """Put a learner into the Keycloak organization (b2b-rules 2: after a code redemption or a
+    hand-made membership). "Already a member" (409) is success."""
+    user = _load(User, ctx, "user_id")
+    org = _load(Organization, ctx, "organization_id")
+    if not org.keycloak_id:
+        raise PermanentJobError(
+            f"{org.name} is not linked to a Keycloak organization; create or link it first"
+        )
+    client = admin_client()
+    ctx.set_step("finding user")
+    sub = user.keycloak_sub
+    kc_user: str | None = sub if sub and _keycloak(lambda: client.user_exists(sub)) else None
+    if kc_user is None:
+        found = _keycloak(lambda: client.find_user_by_email(user.email))
+        kc_user = str(found["id"]) if found and found.get("id") else None
+    if kc_user is None:
+        first, _, last = (user.name or "").partition(" ")
+        kc_user = _keycloak(lambda: client.create_user(user.email, first, last))
+    ctx.set_step("adding member")
+    member_id = kc_user
+    added = _keycloak(lambda: client.add_member(org.keycloak_id or "", member_id))
+    record_event(
+        "keycloak.member_pushed",
+        "organization",
+        org.id,
+        organization_id=org.id,
+        after={"user_id": user.id, "keycloak_user": kc_user, "already_member": not added},
+        actor_kind="job",
+    )
+
+
+@job_handler("keycloak.create_organization")
+def create_organization(ctx: JobContext) -> None:
+    """Create the Keycloak organization for a portal organization that has none. A retry after a
+    create that succeeded finds it by alias and links it instead of failing."""
+    org = _load(Organization, ctx, "organization_id")
+    client = admin_client()
+    alias = alias_for(org)
+    if org.keycloak_id:
+        ctx.set_step("checking link")
+        if _keycloak(lambda: client.get_organization(org.keycloak_id or "")) is not None:
+            return
+    ctx.set_step("looking up alias")
+    existing = _keycloak(lambda: client.find_organization_by_alias(alias))
+    if existing is not None:
+        kc_id = str(existing["id"])
+        action = "keycloak.organization_linked"
+    else:
+        ctx.set_step("creating")
+        kc_id = _keycloak(lambda: client.create_organization(org.name, alias, org.description))
+        action = "keycloak.organization_created"
+    before = {"keycloak_id": org.keycloak_id, "keycloak_alias": org.keycloak_alias}
+    org.keycloak_id = kc_id
+    org.keycloak_alias = alias
+    record_event(
+        action,
+        "organization",
+        org.id,
+        organization_id=org.id,
+        before=before,
+        after={"keycloak_id": kc_id, "keycloak_alias": alias},
+        actor_kind="job",
+    )
+
+
+@job_handler("keycloak.pull_organizations")
+def pull_organizations(ctx: JobContext) -> None:
+    """Create and update portal organizations from Keycloak's (never delete; never change a key)."""
+    ctx.set_step("reading Keycloak")
+    reps = _keycloak(lambda: list(admin_client().iter_organizations()))
+    ctx.set_step("updating")
+    counts = upsert_from_keycloak(reps)
+    record_event(
+        "keycloak.organizations_pulled", "organization", None, after=counts, actor_kind="job"
+    )
+
+
+@job_handler("keycloak.resync_member")
+def resync_member(ctx: JobContext) -> None:
+    """Re-read one learner's organizations from Keycloak's admin API and reconcile, so a fix does
+    not wait for the learner to sign in again (b2b-rules 2, improvement over the reference)."""
+    user = _load(User, ctx, "user_id")
+    if not user.keycloak_sub:
+        raise PermanentJobError(
+            f"{user.email} has never signed in, so Keycloak has no account to read"
+        )
+    ctx.set_step("reading Keycloak")
+    orgs = _keycloak(lambda: admin_client().user_organizations(user.keycloak_sub or ""))
+    claimed = [
+        ClaimedOrganization(alias=str(o["alias"]), id=str(o["id"]) if o.get("id") else None)
+        for o in orgs
+        if o.get("alias")
+    ]
+    reconcile_memberships(user, claimed, source="staff-resync")

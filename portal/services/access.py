@@ -1,0 +1,58 @@
+"""Which contracts a learner can use (b2b-rules section 3).
+
+* ``auto``: every member of the organization (membership comes from SSO reconciliation).
+* ``code``: whoever holds a seat from a redeemed code.
+* ``managed``: a seat from a redeemed code AND a membership confirmed by the organization's own
+  sign-in (source SSO, or a code membership whose *keep until seen* was cleared by the claim).
+
+Dates and active flags (contract and organization) gate everything.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_, select
+
+from portal.extensions import db
+from portal.models import (
+    Contract,
+    Membership,
+    MembershipType,
+    Organization,
+    Seat,
+    User,
+    utcnow,
+)
+
+
+def available_contracts(user: User) -> list[Contract]:
+    """Active, in-date contracts of active organizations that ``user`` may use now (one query)."""
+    now = utcnow()
+    member = select(Membership.organization_id).where(Membership.user_id == user.id)
+    sso_member = select(Membership.organization_id).where(
+        Membership.user_id == user.id, Membership.keep_until_seen.is_(False)
+    )
+    seated = select(Seat.contract_id).where(Seat.user_id == user.id, Seat.revoked_at.is_(None))
+    query = (
+        select(Contract)
+        .join(Organization, Contract.organization_id == Organization.id)
+        .where(
+            Contract.active.is_(True),
+            Organization.active.is_(True),
+            or_(Contract.start_at.is_(None), Contract.start_at <= now),
+            or_(Contract.end_at.is_(None), Contract.end_at > now),
+            or_(
+                and_(
+                    Contract.membership_type == MembershipType.AUTO,
+                    Contract.organization_id.in_(member),
+                ),
+                and_(Contract.membership_type == MembershipType.CODE, Contract.id.in_(seated)),
+                and_(
+                    Contract.membership_type == MembershipType.MANAGED,
+                    Contract.id.in_(seated),
+                    Contract.organization_id.in_(sso_member),
+                ),
+            ),
+        )
+        .order_by(Organization.name, Contract.name)
+    )
+    return list(db.session.scalars(query))

@@ -1,0 +1,105 @@
+"""Live servers for integration tests: the portal and the Keycloak emulator talking real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.conftest import ROOT, USES_POSTGRES, _base_config, _truncate_all
+from tests.support.browser import Browser
+from tests.support.live_server import DeferredApp, live_server
+
+DEMO_REALM = ROOT / "emulators" / "keycloak" / "realms" / "demo-realm.json"
+
+
+def realm_for(portal_url: str, target: Path) -> Path:
+    """The demo realm, with the portal's test address registered as redirect URI."""
+    realm = json.loads(DEMO_REALM.read_text())
+    for client in realm["clients"]:
+        if client["clientId"] == "b2b-portal":
+            client["redirectUris"] = [f"{portal_url}/*"]
+            client.setdefault("attributes", {})["post.logout.redirect.uris"] = f"{portal_url}/*"
+    target.write_text(json.dumps(realm))
+    return target
+
+
+@dataclass
+class Sso:
+    portal_url: str
+    keycloak_url: str
+    app: Flask
+    keycloak: Flask
+    stack: ExitStack = field(repr=False)
+
+    def browser(self) -> Browser:
+        return Browser()
+
+    def login(self, username: str, next_path: str = "") -> tuple[Browser, Any]:
+        browser = Browser()
+        start = browser.get(
+            f"{self.portal_url}/auth/login" + (f"?next={next_path}" if next_path else "")
+        )
+        assert start.status_code == 200, start.text[:500]
+        final = browser.keycloak_login(start, username)
+        return browser, final
+
+
+@pytest.fixture
+def sso_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Sso]]:
+    """Start the Keycloak emulator and the portal (each on its own port) wired to each other.
+
+    ``keycloak_wrapper`` may wrap the emulator's WSGI app (e.g. a tampering proxy); ``portal_config``
+    overrides the portal's settings."""
+    from emulators.keycloak import create_app as create_keycloak
+    from portal import create_app
+    from portal.extensions import db
+
+    stacks: list[ExitStack] = []
+    apps: list[Flask] = []
+
+    def make(
+        keycloak_wrapper: Callable[[Any, str], Any] | None = None, **portal_config: Any
+    ) -> Sso:
+        stack = ExitStack()
+        stacks.append(stack)
+        portal_slot, kc_slot = DeferredApp(), DeferredApp()
+        portal_url = stack.enter_context(live_server(portal_slot))
+        kc_url = stack.enter_context(live_server(kc_slot))
+        realm_file = realm_for(portal_url, tmp_path / f"realm-{len(stacks)}.json")
+        keycloak = create_keycloak({"KEYCLOAK_EMULATOR_REALMS": str(realm_file)})
+        kc_slot.app = keycloak_wrapper(keycloak, kc_url) if keycloak_wrapper else keycloak
+        config = {"KEYCLOAK_SERVER_URL": kc_url, **portal_config}
+        app = create_app(_base_config(tmp_path / "instance", database_url, **config))
+        apps.append(app)
+        portal_slot.app = app
+        return Sso(portal_url, kc_url, app, keycloak, stack)
+
+    yield make
+    for stack in reversed(stacks):
+        stack.close()
+    if USES_POSTGRES and apps:
+        _truncate_all(apps[0])
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def sso(sso_factory: Callable[..., Sso]) -> Iterator[Sso]:
+    """The portal with demo data, and the emulator with the demo realm."""
+    from portal.extensions import db
+    from portal.services.demo_data import seed_demo
+
+    env = sso_factory()
+    with env.app.app_context():
+        seed_demo()
+        db.session.commit()
+        yield env
