@@ -76,7 +76,6 @@ def demo() -> int:
     if busy:
         sys.exit("These ports are in use, stop what runs there first: " + ", ".join(busy))
     run("-m", "flask", "--app", "portal", "db", "upgrade", env=env)
-    run("-m", "flask", "--app", "portal", "seed-demo", env=env)
     children: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str) -> None:
@@ -87,6 +86,8 @@ def demo() -> int:
         start("--app", "emulators.openedx", "run", "--port", str(DEMO_PORTS["openedx"]))
         wait_for_port(DEMO_PORTS["keycloak"], "the Keycloak emulator")
         wait_for_port(DEMO_PORTS["openedx"], "the Open edX emulator")
+        # Seeded after the emulators are up: the contract runs' jobs clone source runs in edX.
+        run("-m", "flask", "--app", "portal", "seed-demo", env=env)
         start("--app", "portal", "worker")
         start("--app", "portal", "run", "--host", "127.0.0.1", "--port", str(DEMO_PORTS["portal"]))
         wait_for_port(DEMO_PORTS["portal"], "the portal")

@@ -46,8 +46,11 @@ def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401 - registers every table before migrations look
     from portal.extensions import csrf, db, login_manager, migrate
     from portal.integrations.keycloak_oidc import init_oauth
+    from portal.sqlite_setup import configure as configure_sqlite
 
     db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine, immediate=bool(app.config.get("SQLITE_BEGIN_IMMEDIATE")))
     migrate.init_app(
         app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True
     )
@@ -60,15 +63,18 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
+    from portal.catalog.api import bp as catalog_api_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.core.views import bp as core_bp
     from portal.learner.views import bp as learner_bp
     from portal.org_admin.views import bp as org_admin_bp
+    from portal.staff import contracts, courseware  # noqa: F401 - add their routes to staff_bp
     from portal.staff.views import bp as staff_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(catalog_bp, url_prefix="/catalog")
+    app.register_blueprint(catalog_api_bp, url_prefix="/api/v1")
     app.register_blueprint(learner_bp, url_prefix="/learner")
     app.register_blueprint(org_admin_bp, url_prefix="/org")
     app.register_blueprint(staff_bp, url_prefix="/staff")
@@ -97,7 +103,7 @@ def register_commands(app: Flask) -> None:
 
 
 def register_jobs(extra_modules: str) -> None:
-    from portal.jobs import keycloak, system  # noqa: F401 - registers their handlers
+    from portal.jobs import keycloak, openedx, system  # noqa: F401 - registers their handlers
 
     for name in filter(None, (m.strip() for m in extra_modules.split(","))):
         importlib.import_module(name)

@@ -19,11 +19,17 @@ def register(app: Flask) -> None:
 
 
 @click.command("seed-demo")
-def seed_demo_command() -> None:
-    """Create the demo organizations, contracts, courses, program, users and codes (idempotent)."""
+@click.option(
+    "--no-contract-runs",
+    is_flag=True,
+    help="Skip creating the contracts' course runs (their jobs call Open edX).",
+)
+def seed_demo_command(no_contract_runs: bool) -> None:
+    """Create the demo organizations, contracts, courses, program, users, codes and contract runs
+    (idempotent)."""
     from portal.services.demo_data import seed_demo
 
-    created = seed_demo()
+    created = seed_demo(contract_runs=not no_contract_runs)
     db.session.commit()
     if any(created.values()):
         click.echo("Created: " + ", ".join(f"{n} {k}" for k, n in created.items() if n))
@@ -90,7 +96,8 @@ def worker_command(burst: bool, sweep_interval: float) -> None:
         start_sweeper_thread(app, sweep_interval, stop)
     worker = PortalWorker([settings.job_queue], connection=redis_connection(), app=app)
     try:
-        worker.work(burst=burst, with_scheduler=not burst)
+        # With the scheduler, a burst run also enqueues delayed retries that are now due.
+        worker.work(burst=burst, with_scheduler=True)
     finally:
         stop.set()
 

@@ -187,6 +187,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "REMEMBER_COOKIE_SECURE": settings.session_cookie_secure or production,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # Demo mode serves concurrent requests from one SQLite file: take the write lock at BEGIN.
+        "SQLITE_BEGIN_IMMEDIATE": settings.mode == "demo",
     }
     config.update(settings.extra)
     return config

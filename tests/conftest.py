@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -266,6 +266,9 @@ def login_as(client: FlaskClient, make_user: Callable[..., Any]) -> Callable[...
 
     def login(who: Any = "learner") -> Any:
         user = who if not isinstance(who, str) else make_user(is_staff=(who == "staff"))
+        # Requests share the test's app context, where Flask-Login caches the current user:
+        # forget it, so the next request loads whoever is signed in now.
+        g.pop("_login_user", None)
         with client.session_transaction() as session:
             session["_user_id"] = str(user.id)
             session["_fresh"] = True
@@ -319,7 +322,7 @@ class JobRunner:
             with self.app.app_context():
                 sweep()
                 worker = PortalWorker([self.queue], connection=self.fake, app=self.app)
-                worker.work(burst=True)
+                worker.work(burst=True, with_scheduler=True)
 
 
 @pytest.fixture

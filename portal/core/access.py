@@ -18,7 +18,7 @@ from portal.models import Membership, Organization, User
 
 # Endpoints anyone may reach. Blueprints named here are public as a whole.
 PUBLIC_ENDPOINTS = {"static", "core.home", "core.healthz"}
-PUBLIC_BLUEPRINTS = {"auth", "catalog"}
+PUBLIC_BLUEPRINTS = {"auth", "catalog", "catalog_api"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

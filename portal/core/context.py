@@ -8,6 +8,7 @@ from flask import current_app, g
 from flask_login import current_user
 
 from portal.core.access import managed_organization_ids
+from portal.models import utcnow
 
 
 def template_globals() -> dict[str, Any]:
@@ -19,6 +20,7 @@ def template_globals() -> dict[str, Any]:
         return bool(g.nav_is_org_admin)
 
     return {
+        "now": utcnow(),
         "portal_mode": current_app.config["PORTAL"].mode,
         "nav_is_org_admin": is_org_admin() if current_user.is_authenticated else False,
     }

@@ -12,17 +12,30 @@ from portal.jobs.errors import PermanentJobError
 from portal.models import BackgroundJob
 
 Handler = Callable[["JobContext"], None]
+FailureHook = Callable[[BackgroundJob, str], None]
 _HANDLERS: dict[str, Handler] = {}
+_ON_FAILURE: dict[str, FailureHook] = {}
 
 
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
+def job_handler(
+    kind: str, *, on_failure: FailureHook | None = None
+) -> Callable[[Handler], Handler]:
+    """Register a handler. ``on_failure(job, message)`` runs when the job fails for good, in the
+    transaction that records the failure, so the object it is about can show the error too."""
+
     def register(func: Handler) -> Handler:
         if kind in _HANDLERS and _HANDLERS[kind] is not func:
             raise RuntimeError(f"job kind {kind!r} is registered twice")
         _HANDLERS[kind] = func
+        if on_failure is not None:
+            _ON_FAILURE[kind] = on_failure
         return func
 
     return register
+
+
+def failure_hook(kind: str) -> FailureHook | None:
+    return _ON_FAILURE.get(kind)
 
 
 def handler_for(kind: str) -> Handler:

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.jobs.errors import PermanentJobError, TransientJobError
-from portal.jobs.registry import JobContext, handler_for
+from portal.jobs.registry import JobContext, failure_hook, handler_for
 from portal.models import BackgroundJob, JobState, utcnow
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,9 @@ def _after_failure(
         return JobState.PENDING.value
     job.state = JobState.FAILED
     job.finished_at = utcnow()
+    hook = failure_hook(job.kind)
+    if hook is not None:
+        hook(job, job.last_error)
     db.session.commit()
     log.warning("job %s failed for good: %s", job_id, message)
     return JobState.FAILED.value

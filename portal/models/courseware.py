@@ -23,9 +23,10 @@ from portal.models.base import Base, str_enum, utcnow
 if TYPE_CHECKING:
     from portal.models.contracts import Contract
 
-# The restriction type of contract runs (Course Discovery ADR 27).
+# Restriction types of Course Discovery ADR 27; contract runs carry the B2B one.
 RESTRICTION_B2B = "custom-b2b-enterprise"
-RESTRICTION_TYPES = (RESTRICTION_B2B,)
+RESTRICTION_B2C = "custom-b2c"
+RESTRICTION_TYPES = (RESTRICTION_B2B, RESTRICTION_B2C)
 
 
 class Pacing(enum.StrEnum):
@@ -71,7 +72,7 @@ class CourseRun(Base):
         UniqueConstraint("contract_id", "course_id", "run_number"),
         CheckConstraint("end_at IS NULL OR start_at IS NULL OR end_at > start_at", name="dates"),
         CheckConstraint(
-            "restriction_type IS NULL OR restriction_type IN ('custom-b2b-enterprise')",
+            "restriction_type IS NULL OR restriction_type IN ('custom-b2b-enterprise', 'custom-b2c')",
             name="restriction_type",
         ),
     )

@@ -80,8 +80,20 @@ def _get_or_create(model: type[Any], lookup: dict[str, Any], **values: Any) -> t
     return obj, True
 
 
-def seed_demo() -> dict[str, int]:
-    """Create what is missing; never duplicates. Returns how many objects were created by kind."""
+# Courseware of each demo contract: (contract slug, course keys, program keys).
+CONTRACT_COURSEWARE: dict[str, tuple[list[str], list[str]]] = {
+    "acme-data-academy": ([], ["program-v1:B2B+DATA-LEAD"]),
+    "acme-leadership": (["B2B_SOURCE+LEAD.201x"], []),
+    "globex-open-seats": (["B2B_SOURCE+DS.101x", "B2B_SOURCE+PY.110x"], []),
+    "globex-certificate": (["B2B_SOURCE+ETH.150x"], []),
+}
+
+
+def seed_demo(*, contract_runs: bool = False) -> dict[str, int]:
+    """Create what is missing; never duplicates. Returns how many objects were created by kind.
+
+    With ``contract_runs`` the demo contracts also get their courseware: contract runs whose creation
+    jobs clone the source runs in edX (the Open edX emulator in demo mode) once committed."""
     created: dict[str, int] = {}
 
     def count(kind: str, was_created: bool) -> None:
@@ -184,8 +196,6 @@ def seed_demo() -> dict[str, int]:
             price_per_learner=price,
         )
         count("contracts", new)
-        if new and slug == "acme-data-academy":
-            db.session.add(ContractProgram(contract_id=contract.id, program_id=program.id))
         has_codes = db.session.scalar(
             select(func.count(EnrollmentCode.id)).where(EnrollmentCode.contract_id == contract.id)
         )
@@ -208,6 +218,43 @@ def seed_demo() -> dict[str, int]:
     )
     count("memberships", new)
 
+    if contract_runs:
+        created["contract runs"] = _seed_contract_runs()
+
     if any(created.values()):
         record_event("demo.seeded", "portal", None, after=created, actor_kind="cli")
     return created
+
+
+def _seed_contract_runs() -> int:
+    from portal.services import contract_runs
+
+    made = 0
+    for slug, (course_keys, program_keys) in CONTRACT_COURSEWARE.items():
+        contract = db.session.scalar(select(Contract).where(Contract.slug == slug))
+        if contract is None:
+            continue
+        has_runs = db.session.scalar(
+            select(func.count(CourseRun.id)).where(CourseRun.contract_id == contract.id)
+        )
+        if has_runs:
+            continue
+        for course_key in course_keys:
+            course = db.session.scalar(select(Course).where(Course.key == course_key))
+            if course is not None:
+                contract_runs.add_course(contract.id, course.id)
+                made += 1
+        for program_key in program_keys:
+            program = db.session.scalar(select(Program).where(Program.key == program_key))
+            if program is not None:
+                linked = db.session.scalar(
+                    select(ContractProgram).where(
+                        ContractProgram.contract_id == contract.id,
+                        ContractProgram.program_id == program.id,
+                    )
+                )
+                if linked is not None:
+                    db.session.delete(linked)
+                    db.session.flush()
+                made += len(contract_runs.add_program(contract.id, program.id).runs)
+    return made

@@ -108,3 +108,56 @@ def resync_user(user_id: int) -> Response:
         object_id=user.id,
     )
     return redirect(url_for("staff.users", q=user.email))
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+@staff_required
+def retry_job(job_id: int) -> Response:
+    from portal.jobs.runner import retry_now
+    from portal.models import JobState
+
+    job = db.session.get(BackgroundJob, job_id) or abort(404)
+    if job.state not in (JobState.FAILED, JobState.CANCELLED):
+        flash(
+            f"Job #{job.id} is {job.state.value}; only failed or cancelled jobs can be retried.",
+            "error",
+        )
+    else:
+        before = {"state": job.state.value, "attempts": job.attempts, "last_error": job.last_error}
+        retry_now(job)
+        record_event(
+            "job.retried", "background_job", job.id, before=before, after={"state": "pending"}
+        )
+        db.session.commit()
+        flash(f"Job #{job.id} will run again.", "info")
+    return redirect(_back(url_for("staff.index")))
+
+
+@bp.get("/jobs/<int:job_id>.json")
+@staff_required
+def job_status(job_id: int) -> Response:
+    """Polled by static/js/job-status.js so job rows update without a full reload."""
+    from flask import jsonify
+
+    job = db.session.get(BackgroundJob, job_id) or abort(404)
+    body = {
+        "id": job.id,
+        "state": job.state.value,
+        "step": job.step,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "last_error": job.last_error,
+    }
+    if job.object_type == "course_run" and job.object_id and job.object_id.isdigit():
+        from portal.models import CourseRun
+
+        run = db.session.get(CourseRun, int(job.object_id))
+        if run is not None:
+            body["edx_state"] = run.edx_state.value
+    return jsonify(body)
+
+
+def _back(default: str) -> str:
+    from portal.core.access import safe_next
+
+    return safe_next(request.form.get("next"), default=default)

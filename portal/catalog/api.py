@@ -1,0 +1,187 @@
+"""The catalog's JSON API (``/api/v1/...``), read-only, shaped like Course Discovery's.
+
+Who sees restricted runs (ADR 27, ``portal.services.catalog``): a request with
+``Authorization: Bearer <token>`` is that API token (an unknown or revoked token, or a malformed
+header, is a 401 even on public data); otherwise a signed-in staff session; otherwise the public.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, jsonify, request
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.extensions import db
+from portal.models import CourseRun
+from portal.services import catalog
+from portal.services.catalog import (
+    BadQuery,
+    CourseListing,
+    Page,
+    PageNotFound,
+    ProgramListing,
+    Viewer,
+    Visibility,
+    iso_z,
+)
+
+bp = Blueprint("catalog_api", __name__)
+
+
+def _error(status: int, title: str, detail: str, **headers: str) -> Response:
+    response = jsonify(error=title, detail=detail, status=status)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+@bp.errorhandler(BadQuery)
+def bad_query(exc: BadQuery) -> Response:
+    return _error(400, "That request could not be understood", str(exc))
+
+
+@bp.errorhandler(PageNotFound)
+def page_not_found(exc: PageNotFound) -> Response:
+    return _error(404, "Page not found", str(exc))
+
+
+def _viewer() -> Viewer:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        token = catalog.authenticate_token(value.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            abort(
+                _error(
+                    401,
+                    "Invalid API token",
+                    "Send a valid, unrevoked API token as 'Authorization: Bearer <token>', "
+                    "or no Authorization header for the public catalog.",
+                    **{"WWW-Authenticate": 'Bearer realm="portal catalog"'},
+                )
+            )
+        viewer = catalog.viewer_for_token(token)
+        db.session.commit()  # last_used_at
+        return viewer
+    if current_user.is_authenticated and current_user.is_staff:
+        return catalog.STAFF
+    return catalog.ANONYMOUS
+
+
+def _visibility() -> Visibility:
+    return catalog.visibility_for(
+        _viewer(),
+        ",".join(request.args.getlist("include_restricted")),
+        request.args.get("include_hidden"),
+    )
+
+
+def _page_request() -> catalog.PageRequest:
+    return catalog.parse_page_request(request.args)
+
+
+def _page_url(page: int) -> str:
+    """An absolute link to another page of this listing, keeping every other query parameter."""
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+    return f"{request.base_url}?{urlencode([*pairs, ('page', str(page))])}"
+
+
+def _paginated(page: Page[Any], results: list[dict[str, Any]]) -> Response:
+    return jsonify(
+        count=page.count,
+        next=_page_url(page.page + 1) if page.has_next else None,
+        previous=_page_url(page.page - 1) if page.has_previous else None,
+        results=results,
+    )
+
+
+# --------------------------------------------------------------------------- representations
+
+
+def run_json(run: CourseRun, course_key: str) -> dict[str, Any]:
+    return {
+        "key": run.course_key,
+        "title": run.title,
+        "start": iso_z(run.start_at),
+        "end": iso_z(run.end_at),
+        "enrollment_start": iso_z(run.enrollment_start),
+        "enrollment_end": iso_z(run.enrollment_end),
+        "pacing_type": run.pacing.value,
+        "restriction_type": run.restriction_type,
+        "hidden": run.hidden,
+        "course": course_key,
+    }
+
+
+def course_json(listing: CourseListing) -> dict[str, Any]:
+    course = listing.course
+    return {
+        "key": course.key,
+        "number": course.number,
+        "title": course.title,
+        "description": course.description,
+        "course_runs": [run_json(run, course.key) for run in listing.runs],
+        "course_run_keys": [run.course_key for run in listing.runs],
+    }
+
+
+def program_json(listing: ProgramListing) -> dict[str, Any]:
+    program = listing.program
+    return {
+        "key": program.key,
+        "title": program.title,
+        "description": program.description,
+        "hidden": program.hidden,
+        "courses": [course_json(course) for course in listing.courses],
+    }
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+@bp.get("/course_runs/")
+def course_runs() -> Response:
+    vis = _visibility()
+    page = catalog.list_runs(vis, _page_request())
+    return _paginated(page, [run_json(run, run.course.key) for run in page.items])
+
+
+@bp.get("/course_runs/<path:key>/")
+def course_run(key: str) -> Response:
+    run = catalog.get_run(key, _visibility())
+    if run is None:
+        abort(404, description=f"No course run {key} in the catalog.")
+    return jsonify(run_json(run, run.course.key))
+
+
+@bp.get("/courses/")
+def courses() -> Response:
+    vis = _visibility()
+    page = catalog.list_courses(vis, _page_request())
+    return _paginated(page, [course_json(listing) for listing in page.items])
+
+
+@bp.get("/courses/<path:key>/")
+def course(key: str) -> Response:
+    listing = catalog.get_course(key, _visibility())
+    if listing is None:
+        abort(404, description=f"No course {key} in the catalog.")
+    return jsonify(course_json(listing))
+
+
+@bp.get("/programs/")
+def programs() -> Response:
+    vis = _visibility()
+    page = catalog.list_programs(vis, _page_request())
+    return _paginated(page, [program_json(listing) for listing in page.items])
+
+
+@bp.get("/programs/<path:key>/")
+def program(key: str) -> Response:
+    listing = catalog.get_program(key, _visibility())
+    if listing is None:
+        abort(404, description=f"No program {key} in the catalog.")
+    return jsonify(program_json(listing))

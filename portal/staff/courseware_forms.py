@@ -1,0 +1,295 @@
+"""Staff forms for courses, runs, programs, edX imports and API tokens.
+
+Each form checks everything it can before the view writes anything; what only the database can
+decide (a key someone else just took) comes back from the view as an error on the key field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    Field,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.models import Course, CourseRun, Pacing
+from portal.models.courseware import RESTRICTION_B2B, RESTRICTION_B2C
+from portal.services.courseware import COURSE_KEY_RE, PROGRAM_KEY_RE, RUN_KEY_RE, split_run_key
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+RESTRICTION_CHOICES = [
+    SelectChoice(RESTRICTION_B2B, "Custom B2B Enterprise (contract runs)"),
+    SelectChoice(RESTRICTION_B2C, "Custom B2C"),
+]
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _no_control_characters(form: FlaskForm, field: Field) -> None:
+    if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
+        raise ValidationError("Remove the invisible control characters from this text.")
+
+
+TEXT = [_no_control_characters]
+
+
+class CourseForm(FlaskForm):
+    key = StringField(
+        "Course key",
+        [
+            InputRequired("Enter the course key."),
+            Length(max=200),
+            Regexp(
+                COURSE_KEY_RE,
+                message="Use ORG+NUMBER, e.g. B2B_SOURCE+DS.101x: letters, digits, '_', '.', '-' "
+                "and '~' on each side of one '+'.",
+            ),
+        ],
+        filters=[_strip],
+        description="ORG+NUMBER as in edX, e.g. B2B_SOURCE+DS.101x.",
+    )
+    number = StringField(
+        "Number",
+        [Optional(), Length(max=100)],
+        filters=[_strip],
+        description="The part after '+'; left empty, it is taken from the key.",
+    )
+    title = StringField(
+        "Title", [InputRequired("Enter a title."), Length(max=300), *TEXT], filters=[_strip]
+    )
+    description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
+
+    def __init__(self, *args: Any, course: Course | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, obj=course, **kwargs)
+        self.course = course
+        self.has_runs = bool(course and course.runs)
+
+    def validate_key(self, field: Field) -> None:
+        if self.course is not None and self.has_runs and field.data != self.course.key:
+            raise ValidationError(
+                "This course has runs whose keys are built from it, so its key can't change."
+            )
+
+    def validate_number(self, field: Field) -> None:
+        match = COURSE_KEY_RE.match(self.key.data or "")
+        if field.data and match and field.data != match.group(2):
+            raise ValidationError(f"The number must be the key's part after '+': {match.group(2)}.")
+
+    def values(self) -> dict[str, Any]:
+        match = COURSE_KEY_RE.match(self.key.data)
+        assert match is not None
+        return {
+            "key": self.key.data,
+            "number": match.group(2),
+            "title": self.title.data,
+            "description": self.description.data or "",
+        }
+
+
+def _date_field(label: str) -> DateTimeLocalField:
+    return DateTimeLocalField(
+        label,
+        [Optional()],
+        format=DATE_FORMATS,
+        tz=dt.UTC,
+        invalid_value_message="Enter a date and time like 2026-09-01 09:00 (UTC).",
+    )
+
+
+class RunForm(FlaskForm):
+    course_key = StringField(
+        "Course run key",
+        [
+            InputRequired("Enter the course run key."),
+            Length(max=255),
+            Regexp(
+                RUN_KEY_RE,
+                message="Use course-v1:ORG+NUMBER+RUN, e.g. course-v1:OpenU+CS.50x+2026_Fall.",
+            ),
+        ],
+        filters=[_strip],
+    )
+    title = StringField(
+        "Title", [InputRequired("Enter a title."), Length(max=300), *TEXT], filters=[_strip]
+    )
+    start_at = _date_field("Starts (UTC)")
+    end_at = _date_field("Ends (UTC)")
+    enrollment_start = _date_field("Enrollment opens (UTC)")
+    enrollment_end = _date_field("Enrollment closes (UTC)")
+    pacing = SelectField(
+        "Pacing",
+        choices=[
+            SelectChoice(Pacing.SELF.value, "Self-paced"),
+            SelectChoice(Pacing.INSTRUCTOR.value, "Instructor-paced"),
+        ],
+        default=Pacing.SELF.value,
+    )
+    restriction_type = SelectField(
+        "Restriction",
+        choices=[SelectChoice("", "None: listed in the public catalog"), *RESTRICTION_CHOICES],
+        default="",
+        description="Restricted runs are left out of the catalog unless an entitled caller asks "
+        "for their type (ADR 27).",
+    )
+    is_source_run = BooleanField(
+        "Source run: contract runs are cloned from it (one per course; flagging this run "
+        "unflags the current one)"
+    )
+    hidden = BooleanField("Hidden from the catalog, whatever the restriction")
+
+    def __init__(self, *args: Any, course: Course, run: CourseRun | None = None, **kw: Any) -> None:
+        super().__init__(*args, obj=run, **kw)
+        self.course = course
+        self.run = run
+        if run is not None and not self.is_submitted():
+            self.pacing.data = run.pacing.value
+            self.restriction_type.data = run.restriction_type or ""
+
+    def validate_course_key(self, field: Field) -> None:
+        if self.run is not None and self.run.contract_id:
+            # Contract runs are minted as course-v1:{org key}+{number}+{n}T{contract}C{year}.
+            if field.data != self.run.course_key:
+                raise ValidationError("This is a contract run; its key is fixed by its contract.")
+            return
+        parts = split_run_key(field.data or "")
+        if parts is not None and f"{parts[0]}+{parts[1]}" != self.course.key:
+            raise ValidationError(
+                f"A run of {self.course.key} has a key course-v1:{self.course.key}+RUN."
+            )
+
+    def validate_end_at(self, field: Field) -> None:
+        if field.data and self.start_at.data and field.data <= self.start_at.data:
+            raise ValidationError("The run must end after it starts.")
+
+    def validate_enrollment_end(self, field: Field) -> None:
+        if field.data and self.enrollment_start.data and field.data <= self.enrollment_start.data:
+            raise ValidationError("Enrollment must close after it opens.")
+
+    def validate_restriction_type(self, field: Field) -> None:
+        if self.run is not None and self.run.contract_id and not field.data:
+            raise ValidationError(
+                "Contract runs are restricted (b2b-rules 4); keep a restriction type."
+            )
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "course_key": self.course_key.data,
+            "title": self.title.data,
+            "start_at": self.start_at.data,
+            "end_at": self.end_at.data,
+            "enrollment_start": self.enrollment_start.data,
+            "enrollment_end": self.enrollment_end.data,
+            "pacing": Pacing(self.pacing.data),
+            "restriction_type": self.restriction_type.data or None,
+            "hidden": bool(self.hidden.data),
+        }
+
+
+class ProgramForm(FlaskForm):
+    key = StringField(
+        "Program key",
+        [
+            InputRequired("Enter the program key."),
+            Length(max=200),
+            Regexp(
+                PROGRAM_KEY_RE,
+                message="Use letters, digits and '_', '.', '-', '~', ':', '+', e.g. program-v1:B2B+DATA-LEAD.",
+            ),
+        ],
+        filters=[_strip],
+    )
+    title = StringField(
+        "Title", [InputRequired("Enter a title."), Length(max=300), *TEXT], filters=[_strip]
+    )
+    description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
+    hidden = BooleanField("Hidden from the public catalog")
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "key": self.key.data,
+            "title": self.title.data,
+            "description": self.description.data or "",
+            "hidden": bool(self.hidden.data),
+        }
+
+
+class ProgramCourseForm(FlaskForm):
+    course_id = SelectField(
+        "Add a course at the end",
+        coerce=int,
+        invalid_choice_message="Choose one of the courses listed: a course that isn't in this "
+        "program yet.",
+    )
+
+    def __init__(self, *args: Any, courses: list[Course], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.course_id.choices = [SelectChoice(str(c.id), f"{c.title} ({c.key})") for c in courses]
+
+
+class ImportRunForm(FlaskForm):
+    course_key = StringField(
+        "edX course run key",
+        [
+            InputRequired("Enter the course run key."),
+            Length(max=255),
+            Regexp(
+                RUN_KEY_RE,
+                message="Use course-v1:ORG+NUMBER+RUN, e.g. course-v1:B2B_SOURCE+DS.101x+SOURCE.",
+            ),
+        ],
+        filters=[_strip],
+        description="Title, dates and pacing are read from Studio. The course is created if it is "
+        "missing; a run named SOURCE becomes the course's source run if it has none.",
+    )
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        "Name",
+        [InputRequired("Name the token after who uses it."), Length(max=200), *TEXT],
+        filters=[_strip],
+        description="Who uses it, e.g. 'Acme enterprise catalog'.",
+    )
+    allowed_restrictions = MultiCheckboxField(
+        "Restricted runs it may include",
+        choices=RESTRICTION_CHOICES,
+        description="The caller still asks with include_restricted; a token never sees hidden runs.",
+    )
+
+    def validate_allowed_restrictions(self, field: Field) -> None:
+        if not field.data:
+            raise ValidationError("Choose at least one restriction type.")
+
+
+class RevokeTokenForm(FlaskForm):
+    confirm = BooleanField(
+        "Yes, revoke this token now; whoever uses it loses access at once",
+        [DataRequired("Tick the box to confirm.")],
+    )
