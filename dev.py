@@ -25,7 +25,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".portal-install-stamp"
 
-DEMO_PORTS = {"keycloak": 8180, "openedx": 8190, "portal": 5000}
+DEMO_PORTS = {"keycloak": 8180, "openedx": 8190, "payment": 8195, "portal": 5000}
 
 
 def log(message: str) -> None:
@@ -84,8 +84,10 @@ def demo() -> int:
     try:
         start("--app", "emulators.keycloak", "run", "--port", str(DEMO_PORTS["keycloak"]))
         start("--app", "emulators.openedx", "run", "--port", str(DEMO_PORTS["openedx"]))
+        start("--app", "emulators.payment", "run", "--port", str(DEMO_PORTS["payment"]))
         wait_for_port(DEMO_PORTS["keycloak"], "the Keycloak emulator")
         wait_for_port(DEMO_PORTS["openedx"], "the Open edX emulator")
+        wait_for_port(DEMO_PORTS["payment"], "the payment emulator")
         # Seeded after the emulators are up: the contract runs' jobs clone source runs in edX.
         run("-m", "flask", "--app", "portal", "seed-demo", env=env)
         start("--app", "portal", "worker")

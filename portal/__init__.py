@@ -44,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401 - registers every table before migrations look
-    from portal.extensions import csrf, db, login_manager, migrate
+    from portal.extensions import csrf, db, limiter, login_manager, migrate
     from portal.integrations.keycloak_oidc import init_oauth
     from portal.sqlite_setup import configure as configure_sqlite
 
@@ -55,6 +55,7 @@ def register_extensions(app: Flask) -> None:
         app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True
     )
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
@@ -65,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.catalog.api import bp as catalog_api_bp
     from portal.catalog.views import bp as catalog_bp
+    from portal.checkout.views import bp as checkout_bp
     from portal.core.views import bp as core_bp
     from portal.learner.views import bp as learner_bp
     from portal.org_admin.views import bp as org_admin_bp
@@ -76,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp, url_prefix="/catalog")
     app.register_blueprint(catalog_api_bp, url_prefix="/api/v1")
     app.register_blueprint(learner_bp, url_prefix="/learner")
+    app.register_blueprint(checkout_bp, url_prefix="/checkout")
     app.register_blueprint(org_admin_bp, url_prefix="/org")
     app.register_blueprint(staff_bp, url_prefix="/staff")
 
@@ -103,7 +106,12 @@ def register_commands(app: Flask) -> None:
 
 
 def register_jobs(extra_modules: str) -> None:
-    from portal.jobs import keycloak, openedx, system  # noqa: F401 - registers their handlers
+    from portal.jobs import (  # noqa: F401 - registers their handlers
+        keycloak,
+        openedx,
+        openedx_enrollments,
+        system,
+    )
 
     for name in filter(None, (m.strip() for m in extra_modules.split(","))):
         importlib.import_module(name)

@@ -32,6 +32,10 @@ PRODUCTION_REQUIRED = (
     "OPENEDX_STUDIO_URL",
     "OPENEDX_CLIENT_ID",
     "OPENEDX_CLIENT_SECRET",
+    "CYBERSOURCE_URL",
+    "CYBERSOURCE_PROFILE_ID",
+    "CYBERSOURCE_ACCESS_KEY",
+    "CYBERSOURCE_SECRET_KEY",
 )
 
 
@@ -66,6 +70,14 @@ class Settings:
     openedx_studio_url: str = "http://127.0.0.1:8190"
     openedx_client_id: str = "b2b-portal"
     openedx_client_secret: str = "demo-edx-secret"  # noqa: S105 - the emulator's documented demo secret
+    # CyberSource Secure Acceptance hosted checkout (the payment emulator in demo mode).
+    cybersource_url: str = "http://127.0.0.1:8195/pay"
+    cybersource_profile_id: str = "demo-profile"
+    cybersource_access_key: str = "demo-access-key"
+    cybersource_secret_key: str = "demo-cybersource-secret"  # noqa: S105 - the emulator's demo secret
+    # Flask-Limiter storage: "memory://" in demo, REDIS_URL in production when unset.
+    ratelimit_storage_url: str = ""
+    redeem_rate_limit: str = "10 per minute;50 per hour"
     http_timeout_seconds: float = 10.0
     session_cookie_secure: bool = False
     log_level: str = "INFO"
@@ -187,6 +199,13 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "REMEMBER_COOKIE_SECURE": settings.session_cookie_secure or production,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # Code entry is rate-limited (Flask-Limiter): Redis in production, memory otherwise. If the
+        # storage fails, limits fall back to per-process memory instead of switching off.
+        "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_url
+        or (settings.redis_url if production else "memory://"),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
         # Demo mode serves concurrent requests from one SQLite file: take the write lock at BEGIN.
         "SQLITE_BEGIN_IMMEDIATE": settings.mode == "demo",
     }

@@ -17,7 +17,14 @@ from portal.extensions import db, login_manager
 from portal.models import Membership, Organization, User
 
 # Endpoints anyone may reach. Blueprints named here are public as a whole.
-PUBLIC_ENDPOINTS = {"static", "core.home", "core.healthz"}
+PUBLIC_ENDPOINTS = {
+    "static",
+    "core.home",
+    "core.healthz",
+    # The payment provider posts these; neither relies on a session (the response is signed).
+    "checkout.notify",
+    "checkout.receipt",
+}
 PUBLIC_BLUEPRINTS = {"auth", "catalog", "catalog_api"}
 
 F = TypeVar("F", bound=Callable[..., Any])

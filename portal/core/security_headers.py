@@ -17,7 +17,11 @@ def content_security_policy() -> str:
     settings = current_app.config["PORTAL"]
     # Forms post to us; a login or logout redirect after a POST goes to Keycloak, and checkout posts
     # to the payment page, so those origins are allowed as form targets and nothing else.
-    form_targets = {"'self'", _origin(settings.keycloak_server_url)}
+    form_targets = {
+        "'self'",
+        _origin(settings.keycloak_server_url),
+        _origin(settings.cybersource_url),
+    }
     form_targets.update(current_app.config.get("CSP_EXTRA_FORM_ACTION", ()))
     return "; ".join(
         [

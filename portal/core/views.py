@@ -16,6 +16,36 @@ def home() -> str:
     return render_template("core/home.html")
 
 
+@bp.get("/redeem/<code>")
+def redeem_link(code: str) -> str:
+    """The shareable redeem link. Signed-out visitors are sent through sign-in and come back here
+    (deny by default keeps ``next``); the code is redeemed only when they press the button (POST)."""
+    return render_template("learner/redeem.html", code=code[:64], from_link=True)
+
+
+@bp.get("/organizations/<org_key>/logo")
+def org_logo(org_key: str) -> Response:
+    """An organization's logo (stored re-encoded by the staff upload), with its own type."""
+    from flask import abort, make_response
+    from sqlalchemy import select
+    from sqlalchemy.orm import undefer
+
+    from portal.models import Organization
+
+    org = db.session.scalar(
+        select(Organization).options(undefer(Organization.logo)).where(Organization.key == org_key)
+    )
+    if org is None or not org.logo or org.logo_content_type not in ALLOWED_LOGO_TYPES:
+        abort(404)
+    response = make_response(org.logo)
+    response.headers["Content-Type"] = org.logo_content_type
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+ALLOWED_LOGO_TYPES = {"image/png", "image/jpeg", "image/webp"}
+
+
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """Database and Redis reachability, for load balancers and operators."""

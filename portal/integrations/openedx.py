@@ -10,7 +10,10 @@ cached until shortly before ``expires_in``; a 401 renews once. Every failure bec
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -205,6 +208,127 @@ class OpenEdxClient:
             ),
         )
 
+    # -- LMS accounts (openedx.md 10) ---------------------------------------------------------
+
+    def register_user(self, email: str, name: str) -> str:
+        """Create the learner's LMS account and return its username.
+
+        A taken username is retried with edX's suggestions (as the reference system does, a few
+        attempts). A taken email means the account exists already (another system made it, or a
+        registration whose answer was lost): its username is looked up and returned, so calling this
+        again after a success is harmless.
+        """
+        username = _username_for(email)
+        for _ in range(REGISTRATION_ATTEMPTS):
+            status, body = self._register_once(username, email, name)
+            if status == 200:
+                user = body.get("authenticated_user")
+                found = user.get("username") if isinstance(user, dict) else None
+                return str(found or username)
+            if body.get("error_code") in ("duplicate-email", "duplicate-email-username"):
+                existing = self.find_username(email)
+                if existing:
+                    return existing
+                raise OpenEdxError(
+                    f"edX says {email} has an account but does not show it",
+                    status=409,
+                    body=json.dumps(body),
+                )
+            suggestions = [s for s in body.get("username_suggestions") or [] if isinstance(s, str)]
+            username = suggestions[0] if suggestions else _username_for(email)
+        raise OpenEdxError(
+            f"edX refused to register {email}: every username tried was taken",
+            status=409,
+            body=json.dumps(body),
+        )
+
+    def _register_once(self, username: str, email: str, name: str) -> tuple[int, dict[str, Any]]:
+        """One registration POST: (200, body) or (409, the duplicate body); other errors raise."""
+        form = {
+            "username": username,
+            "email": email,
+            "name": name,
+            "password": secrets.token_urlsafe(24) + "a1",  # never used: learners sign in via SSO
+            "country": "US",
+            "honor_code": "true",
+            "terms_of_service": "true",
+        }
+
+        def post(api: EdxApi) -> tuple[int, dict[str, Any]]:
+            with api.get_requester() as session:
+                response = session.post(
+                    urljoin(self.lms_url, "user_api/v1/account/registration/"), data=form
+                )
+            if response.status_code != 409:
+                response.raise_for_status()
+            body = response.json()
+            return response.status_code, body if isinstance(body, dict) else {}
+
+        return self._call("bearer", f"register {email}", post)
+
+    def find_username(self, email: str) -> str | None:
+        """The username of the LMS account with this email (staff lookup), or None."""
+
+        def get(api: EdxApi) -> Any:
+            with api.get_requester() as session:
+                response = session.get(
+                    urljoin(self.lms_url, "api/user/v1/accounts"), params={"email": email}
+                )
+            response.raise_for_status()
+            return response.json()
+
+        try:
+            found = self._call("bearer", f"look up the account of {email}", get)
+        except OpenEdxError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        accounts = found if isinstance(found, list) else [found]
+        for account in accounts:
+            if isinstance(account, dict) and account.get("username"):
+                return str(account["username"])
+        return None
+
+    # -- LMS enrollments (openedx.md 8) -------------------------------------------------------
+
+    def get_enrollment(self, username: str, key: str) -> dict[str, Any] | None:
+        """The learner's enrollment in the run, active or not, or None when edX has none."""
+        path = f"api/enrollment/v1/enrollment/{quote(username, safe='')},{quote(key, safe=':+')}"
+
+        def get(api: EdxApi) -> Any:
+            with api.get_requester() as session:
+                response = session.get(urljoin(self.lms_url, path))
+            response.raise_for_status()
+            return response.json() if response.content.strip() else None
+
+        found = self._call("bearer", f"read the enrollment of {username} in {key}", get)
+        return dict(found) if isinstance(found, dict) else None
+
+    def enroll(self, username: str, key: str, mode: str = "verified") -> dict[str, Any]:
+        """Enroll (or re-activate, or change the mode) with ``force_enrollment``. edX answers 200
+        for all of these; when ``is_active`` is not the boolean true, post once more (openedx.md
+        8.4: a mode change of an inactive enrollment leaves it inactive)."""
+
+        def post(api: EdxApi) -> dict[str, Any]:
+            enrollment = api.enrollments.create_student_enrollment(
+                key, mode=mode, username=username, force_enrollment=True
+            )
+            return dict(enrollment.json)
+
+        what = f"enroll {username} in {key} as {mode}"
+        result = self._call("bearer", what, post)
+        if result.get("is_active") is not True:
+            result = self._call("bearer", what, post)
+        return result
+
+    def deactivate(self, username: str, key: str) -> dict[str, Any]:
+        """Deactivate the enrollment (edX keeps it, inactive, in its mode)."""
+        return self._call(
+            "bearer",
+            f"unenroll {username} from {key}",
+            lambda api: dict(api.enrollments.deactivate_enrollment(key, username=username).json),
+        )
+
 
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -225,3 +349,13 @@ def edx_client() -> OpenEdxClient:
             )
         client: OpenEdxClient = ext["portal_openedx"]
         return client
+
+
+REGISTRATION_ATTEMPTS = 4
+
+
+def _username_for(email: str) -> str:
+    """A valid edX username (2-30 of ``A-Za-z0-9_-``): the email's local part and a short random
+    suffix, so two learners called jane at different companies do not collide."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "", email.partition("@")[0])[:20] or "learner"
+    return f"{base}_{secrets.token_hex(3)}"

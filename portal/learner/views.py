@@ -1,31 +1,153 @@
-"""The learner's pages."""
+"""The learner's pages: dashboard, code entry, enroll and unenroll. Views are thin: they call
+``services.redemption`` and ``services.enrollment`` and report the outcome in plain words."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from werkzeug.wrappers import Response
 
-from portal.extensions import db
-from portal.models import CourseRun, Enrollment, Membership
+from portal.extensions import db, limiter
+from portal.learner.dashboard import dashboard_data
+from portal.services.audit import record_event
+from portal.services.enrollment import EnrollResult, enroll, enroll_program, unenroll
+from portal.services.errors import DomainError, NotFound
+from portal.services.redemption import redeem
 
 bp = Blueprint("learner", __name__)
 
 
+def _redeem_limit() -> str:
+    return str(current_app.config["PORTAL"].redeem_rate_limit)
+
+
+def _user_key() -> str:
+    return f"user:{current_user.get_id()}"
+
+
 @bp.get("/")
 def dashboard() -> str:
-    memberships = db.session.scalars(
-        select(Membership)
-        .options(joinedload(Membership.organization))
-        .where(Membership.user_id == current_user.id)
-    ).all()
-    enrollments = db.session.scalars(
-        select(Enrollment)
-        .options(joinedload(Enrollment.course_run).joinedload(CourseRun.course))
-        .where(Enrollment.user_id == current_user.id)
-        .order_by(Enrollment.created_at.desc())
-    ).all()
+    return render_template("learner/dashboard.html", **dashboard_data(current_user))
+
+
+def _demo_codes() -> list[tuple[str, str, str]]:
+    if current_app.config["PORTAL"].mode != "demo":
+        return []
+    from portal.services.demo_data import sample_codes
+
+    return sample_codes()
+
+
+@bp.get("/redeem")
+def redeem_form() -> str:
     return render_template(
-        "learner/dashboard.html", memberships=memberships, enrollments=enrollments
+        "learner/redeem.html", code=request.args.get("code", "")[:64], demo_codes=_demo_codes()
     )
+
+
+def _refusal(exc: DomainError, code: str) -> tuple[str, int]:
+    db.session.rollback()
+    record_event(
+        "code.refused", "user", current_user.id, after={"reason": exc.code}, reason=exc.message
+    )
+    db.session.commit()
+    page = render_template(
+        "learner/redeem.html", code=code, error=exc.message, demo_codes=_demo_codes()
+    )
+    return page, exc.status
+
+
+@bp.post("/redeem")
+@limiter.limit(
+    _redeem_limit,
+    key_func=_user_key,
+    error_message="Too many codes tried from this account. Wait a minute, then try again.",
+)
+@limiter.limit(
+    _redeem_limit,
+    error_message="Too many codes tried from this network. Wait a minute, then try again.",
+)
+def redeem_submit() -> Response | tuple[str, int]:
+    code = (request.form.get("code") or "")[:200].strip()
+    try:
+        result = redeem(current_user, code)
+        db.session.commit()
+    except DomainError as exc:
+        return _refusal(exc, code[:64])
+    if result.already_had:
+        flash(
+            f"You already have access to {result.contract.name} from {result.organization.name}; "
+            "the code was not used again.",
+            "info",
+        )
+    else:
+        flash(
+            f"Code accepted: you now have access to {result.contract.name} from "
+            f"{result.organization.name}. Its courses are below.",
+            "success",
+        )
+    return redirect(url_for("learner.dashboard", _anchor=f"contract-{result.contract.id}"))
+
+
+def _report(result: EnrollResult) -> Response:
+    if result.needs_payment and result.order is not None:
+        db.session.commit()
+        return redirect(url_for("checkout.show", reference=result.order.reference))
+    db.session.commit()
+    if result.enrollments:
+        names = ", ".join(e.course_run.title for e in result.enrollments)
+        flash(
+            f"Enrolled in {names}. We are setting it up in edX; it shows as enrolled in a moment.",
+            "success",
+        )
+    elif result.already:
+        flash("You are already enrolled.", "info")
+    if result.skipped:
+        flash(
+            "Not open for enrollment now: " + ", ".join(r.title for r in result.skipped) + ".",
+            "info",
+        )
+    return redirect(url_for("learner.dashboard"))
+
+
+def _refused(exc: DomainError) -> Response:
+    db.session.rollback()
+    if isinstance(exc, NotFound):
+        abort(404)
+    record_event(
+        "enrollment.refused",
+        "user",
+        current_user.id,
+        after={"reason": exc.code},
+        reason=exc.message,
+    )
+    db.session.commit()
+    flash(exc.message, "error")
+    return redirect(url_for("learner.dashboard"))
+
+
+@bp.post("/runs/<int:run_id>/enroll")
+def enroll_run(run_id: int) -> Response:
+    try:
+        return _report(enroll(current_user, run_id))
+    except DomainError as exc:
+        return _refused(exc)
+
+
+@bp.post("/contracts/<int:contract_id>/programs/<int:program_id>/enroll")
+def enroll_in_program(contract_id: int, program_id: int) -> Response:
+    try:
+        return _report(enroll_program(current_user, contract_id, program_id))
+    except DomainError as exc:
+        return _refused(exc)
+
+
+@bp.post("/enrollments/<int:enrollment_id>/unenroll")
+def unenroll_run(enrollment_id: int) -> Response:
+    try:
+        enrollment = unenroll(current_user, enrollment_id)
+        db.session.commit()
+    except DomainError as exc:
+        return _refused(exc)
+    flash(f"You are unenrolled from {enrollment.course_run.title}.", "info")
+    return redirect(url_for("learner.dashboard"))

@@ -11,6 +11,7 @@ Dates and active flags (contract and organization) gate everything.
 from __future__ import annotations
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
 from portal.models import (
@@ -53,6 +54,7 @@ def available_contracts(user: User) -> list[Contract]:
                 ),
             ),
         )
+        .options(contains_eager(Contract.organization))
         .order_by(Organization.name, Contract.name)
     )
     return list(db.session.scalars(query))

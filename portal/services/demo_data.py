@@ -258,3 +258,24 @@ def _seed_contract_runs() -> int:
                     db.session.flush()
                 made += len(contract_runs.add_program(contract.id, program.id).runs)
     return made
+
+
+def sample_codes(per_contract: int = 2) -> list[tuple[str, str, str]]:
+    """Demo mode only: a few unused codes per contract, so a visitor can try each journey.
+    Returns (contract name, membership type, code)."""
+    from portal.models import EnrollmentCode
+
+    rows: list[tuple[str, str, str]] = []
+    for contract in db.session.scalars(select(Contract).order_by(Contract.name)):
+        codes = db.session.scalars(
+            select(EnrollmentCode.code)
+            .where(
+                EnrollmentCode.contract_id == contract.id,
+                EnrollmentCode.times_redeemed == 0,
+                EnrollmentCode.deactivated_at.is_(None),
+            )
+            .order_by(EnrollmentCode.id)
+            .limit(per_contract)
+        )
+        rows.extend((contract.name, contract.membership_type.value, code) for code in codes)
+    return rows

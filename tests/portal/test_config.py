@@ -35,6 +35,10 @@ PRODUCTION_ENV = {
     "OPENEDX_STUDIO_URL": "https://studio.example.org",
     "OPENEDX_CLIENT_ID": "portal",
     "OPENEDX_CLIENT_SECRET": "edx-secret",
+    "CYBERSOURCE_URL": "https://secureacceptance.cybersource.com/pay",
+    "CYBERSOURCE_PROFILE_ID": "profile",
+    "CYBERSOURCE_ACCESS_KEY": "access",
+    "CYBERSOURCE_SECRET_KEY": "secret",
 }
 
 

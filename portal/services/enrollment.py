@@ -1,0 +1,204 @@
+"""Enrolling and unenrolling (b2b-rules sections 3, 6, 7 and 8).
+
+``enroll`` checks that the learner may use an active, in-date contract that owns the run and that the
+run's enrollment window is open; claims the seat for ``auto`` contracts on first enrollment (inside
+the contract lock); makes the order priced by the contract and the redeemed code; fulfils a zero total
+at once (the enrollment and its edX job), or leaves a paid order pending for checkout. Enrolling twice
+returns the existing enrollment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.jobs import record_job
+from portal.models import (
+    Contract,
+    ContractProgram,
+    CourseRun,
+    EdxRunState,
+    EdxSyncState,
+    Enrollment,
+    MembershipType,
+    Order,
+    Organization,
+    Program,
+    ProgramCourse,
+    SeatSource,
+    User,
+    utcnow,
+)
+from portal.services.access import available_contracts
+from portal.services.audit import record_event
+from portal.services.contract_runs import lock_contract
+from portal.services.errors import DomainError, NotFound
+from portal.services.orders import UNENROLL_JOB, ZERO, create_order, fulfil_order, pending_order_for
+from portal.services.redemption import contract_gate, refuse
+from portal.services.seats import ContractFull, active_seat, claim_seat
+
+
+@dataclass
+class EnrollResult:
+    enrollments: list[Enrollment] = field(default_factory=list)
+    already: list[Enrollment] = field(default_factory=list)
+    order: Order | None = None
+    skipped: list[CourseRun] = field(default_factory=list)  # program runs not open now
+
+    @property
+    def needs_payment(self) -> bool:
+        return (
+            self.order is not None
+            and self.order.total > ZERO
+            and self.order.state.value == "pending"
+        )
+
+
+def _check_access(user: User, contract: Contract) -> None:
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+    contract_gate(contract, org)
+    if contract.id not in {c.id for c in available_contracts(user)}:
+        if contract.membership_type is MembershipType.AUTO:
+            raise refuse(
+                "not_a_member",
+                f"{contract.name} is for members of {org.name}. Sign in "
+                f"with your {org.name} account to use it.",
+                403,
+            )
+        raise refuse(
+            "no_access",
+            f"You don't have access to {contract.name} yet. Enter the code "
+            f"{org.name} gave you first.",
+            403,
+        )
+
+
+def _check_run(run: CourseRun) -> None:
+    now = utcnow()
+    if not run.enrollment_open(now):
+        if run.enrollment_start and now < run.enrollment_start:
+            raise refuse(
+                "enrollment_not_open",
+                f"Enrollment in {run.title} opens on {run.enrollment_start:%d %B %Y}.",
+                403,
+            )
+        raise refuse("enrollment_closed", f"Enrollment in {run.title} is closed.", 403)
+    if run.edx_state is not EdxRunState.READY:
+        raise refuse(
+            "run_not_ready", f"{run.title} is still being set up. Try again in a few minutes.", 409
+        )
+
+
+def enroll_runs(user: User, contract_id: int, runs: list[CourseRun]) -> EnrollResult:
+    contract = lock_contract(contract_id)
+    _check_access(user, contract)
+    result = EnrollResult()
+    wanted: list[CourseRun] = []
+    for run in runs:
+        existing = db.session.scalar(
+            select(Enrollment).where(
+                Enrollment.user_id == user.id, Enrollment.course_run_id == run.id
+            )
+        )
+        if existing is not None and existing.active:
+            result.already.append(existing)
+        else:
+            wanted.append(run)
+    if not wanted:
+        return result
+    for run in wanted:
+        _check_run(run)
+    if (
+        contract.membership_type is MembershipType.AUTO
+        and active_seat(contract.id, user.id) is None
+    ):
+        try:
+            claim_seat(contract, user, SeatSource.AUTO)  # first enrollment claims the seat
+        except ContractFull as exc:
+            raise refuse("contract_full", exc.message, 409) from exc
+    order = pending_order_for(user, contract, wanted) or create_order(user, contract, wanted)
+    result.order = order
+    if order.total == ZERO:
+        fulfil_order(order.id)
+        result.enrollments = list(
+            db.session.scalars(
+                select(Enrollment).where(
+                    Enrollment.user_id == user.id,
+                    Enrollment.course_run_id.in_([r.id for r in wanted]),
+                )
+            )
+        )
+    return result
+
+
+def enroll(user: User, run_id: int) -> EnrollResult:
+    run = db.session.get(CourseRun, run_id)
+    if run is None or run.contract_id is None:
+        raise NotFound("That course run is not offered through any contract.")
+    return enroll_runs(user, run.contract_id, [run])
+
+
+def program_runs(contract_id: int, program_id: int) -> list[CourseRun]:
+    """The contract's runs of the program's courses, in program order."""
+    linked = db.session.scalar(
+        select(ContractProgram.id).where(
+            ContractProgram.contract_id == contract_id, ContractProgram.program_id == program_id
+        )
+    )
+    if linked is None:
+        raise NotFound("That program is not part of this contract.")
+    return list(
+        db.session.scalars(
+            select(CourseRun)
+            .join(ProgramCourse, ProgramCourse.course_id == CourseRun.course_id)
+            .where(ProgramCourse.program_id == program_id, CourseRun.contract_id == contract_id)
+            .order_by(ProgramCourse.position, CourseRun.id)
+        )
+    )
+
+
+def enroll_program(user: User, contract_id: int, program_id: int) -> EnrollResult:
+    """Enrolls in the program's contract runs that are open now; the rest are reported."""
+    if db.session.get(Program, program_id) is None:
+        raise NotFound("That program does not exist.")
+    runs = program_runs(contract_id, program_id)
+    now = utcnow()
+    open_runs = [r for r in runs if r.enrollment_open(now) and r.edx_state is EdxRunState.READY]
+    if not open_runs:
+        raise refuse(
+            "nothing_open", "None of this program's courses is open for enrollment now.", 409
+        )
+    result = enroll_runs(user, contract_id, open_runs)
+    result.skipped = [r for r in runs if r not in open_runs]
+    return result
+
+
+def unenroll(user: User, enrollment_id: int) -> Enrollment:
+    enrollment = db.session.get(Enrollment, enrollment_id)
+    if enrollment is None or enrollment.user_id != user.id:
+        raise NotFound("That enrollment does not exist.")
+    if not enrollment.active:
+        return enrollment
+    enrollment.active = False
+    enrollment.edx_state = EdxSyncState.PENDING
+    enrollment.edx_error = None
+    db.session.flush()
+    record_job(
+        UNENROLL_JOB,
+        {"enrollment_id": enrollment.id},
+        object_type="enrollment",
+        object_id=enrollment.id,
+    )
+    record_event(
+        "enrollment.deactivated",
+        "enrollment",
+        enrollment.id,
+        after={"user_id": user.id, "course_run_id": enrollment.course_run_id},
+    )
+    return enrollment
+
+
+__all__ = ["DomainError", "EnrollResult", "enroll", "enroll_program", "enroll_runs", "unenroll"]

@@ -1,0 +1,299 @@
+"""Paying for an order through CyberSource Secure Acceptance (b2b-rules section 7).
+
+Access is granted only after a *verified* approval. The same signed response reaches us twice, through
+the learner's browser (``channel="return"``) and server to server (``channel="notification"``), in
+either order and possibly repeated; both go through :func:`handle_response`, which:
+
+* refuses a forged response (bad or missing signature, a malformed or incomplete ``signed_field_names``,
+  a field outside the signature) and records ``payment.forged``, changing nothing else;
+* finds the order by ``req_reference_number`` and locks its row, so the two deliveries serialize;
+* records one :class:`Payment` per CyberSource ``transaction_id``: a repeat is a no-op
+  (``payment.duplicate``), checked under the order row lock. The unique key (provider,
+  transaction_id) is the last guard: should two deliveries still race, the loser fails, rolls back,
+  and CyberSource's retry is then a duplicate;
+* ACCEPT: the signed amount and currency must equal the order's total (else ``payment.refused``),
+  then :func:`fulfil_order`; DECLINE and ERROR close the order as declined, CANCEL as cancelled;
+  REVIEW leaves it pending (a later final decision for the same transaction replaces the review).
+
+**An approval for an order that is no longer pending** (declined or cancelled from another tab, or
+paid twice) does not grant anything: the money trail is kept (the Payment row) and the audit event
+``payment.conflict`` flags it for staff, who refund it or enroll the learner by hand. The learner is
+told so in plain words. Nothing is ever granted twice or silently.
+
+Every outcome writes an audit event ``payment.<outcome>``. Services flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import current_app, url_for
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from portal.extensions import db
+from portal.integrations.cybersource import (
+    Credentials,
+    ForgedMessage,
+    request_fields,
+    verify_response,
+)
+from portal.models import Contract, Order, OrderState, Payment, PaymentDecision
+from portal.services.audit import record_event
+from portal.services.orders import close_order, fulfil_order
+
+PROVIDER = "cybersource"
+CHANNELS = ("return", "notification")
+
+
+class PaymentOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"  # approved and the order fulfilled now
+    DECLINED = "declined"
+    ERROR = "error"  # CyberSource could not process it; the order is declined
+    CANCELLED = "cancelled"
+    REVIEW = "review"  # held for review; the order stays pending
+    DUPLICATE = "duplicate"  # this transaction was handled before: nothing changed
+    CONFLICT = "conflict"  # approved, but the order was no longer pending: recorded, not granted
+    REFUSED = "refused"  # signed, but not for an order we can take it for (unknown, wrong amount)
+    FORGED = "forged"  # not signed by CyberSource: nothing changed
+
+
+class CheckoutState(enum.StrEnum):
+    """What the learner's checkout and result pages say about an order."""
+
+    PAYABLE = "payable"  # pending, nothing in flight: show the payment form
+    REVIEW = "review"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    CONFLICT = "conflict"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: PaymentOutcome
+    order: Order | None = None
+    payment: Payment | None = None
+    message: str = ""
+
+    @property
+    def verified(self) -> bool:
+        return self.status is not PaymentOutcome.FORGED
+
+
+def _credentials() -> Credentials:
+    settings = current_app.config["PORTAL"]
+    return Credentials(
+        profile_id=settings.cybersource_profile_id,
+        access_key=settings.cybersource_access_key,
+        secret_key=settings.cybersource_secret_key,
+    )
+
+
+def checkout_fields(order: Order) -> tuple[str, dict[str, str]]:
+    """The payment page's URL and the signed fields the learner's browser posts to it.
+
+    The receipt and notification URLs are absolute, on ``PUBLIC_BASE_URL``, and signed, so the
+    payment page cannot be pointed elsewhere. Needs a request context (it builds our URLs)."""
+    settings = current_app.config["PORTAL"]
+    base = settings.public_base_url.rstrip("/")
+    fields = request_fields(
+        _credentials(),
+        reference=order.reference,
+        amount=order.total,
+        currency=order.currency,
+        receipt_url=base + url_for("checkout.receipt"),
+        notify_url=base + url_for("checkout.notify"),
+    )
+    return settings.cybersource_url, fields
+
+
+def _plain_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """A form post as a plain dict; a field sent twice makes the message forged."""
+    if isinstance(fields, MultiDict):
+        if any(len(values) > 1 for values in fields.listvalues()):
+            raise ForgedMessage("a field was sent more than once")
+        return dict(fields.items())
+    return dict(fields)
+
+
+def _amount(raw: str | None) -> Decimal | None:
+    try:
+        value = Decimal(raw or "")
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _organization_id(order: Order) -> int | None:
+    contract = db.session.get(Contract, order.contract_id)
+    return contract.organization_id if contract else None
+
+
+def _audit(
+    outcome: PaymentOutcome,
+    channel: str,
+    *,
+    order: Order | None = None,
+    signed: Mapping[str, str] | None = None,
+    reason: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    after: dict[str, Any] = {"channel": channel}
+    if signed is not None:
+        after.update(
+            {
+                key: signed.get(key)
+                for key in (
+                    "decision",
+                    "reason_code",
+                    "transaction_id",
+                    "req_reference_number",
+                    "req_amount",
+                    "req_currency",
+                    "auth_amount",
+                )
+                if key in signed
+            }
+        )
+    if order is not None:
+        after.update(reference=order.reference, order_state=order.state.value)
+    after.update(extra or {})
+    record_event(
+        f"payment.{outcome.value}",
+        "order" if order is not None else "payment",
+        order.id if order is not None else None,
+        organization_id=_organization_id(order) if order is not None else None,
+        after=after,
+        reason=reason,
+    )
+
+
+def handle_response(fields: Mapping[str, str], *, channel: str) -> Outcome:
+    """Verify and apply one Secure Acceptance response (see the module docstring)."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    try:
+        signed = verify_response(_plain_fields(fields), _credentials().secret_key)
+    except ForgedMessage as exc:
+        claimed = str(fields.get("req_reference_number", ""))[:64]
+        _audit(
+            PaymentOutcome.FORGED,
+            channel,
+            reason=str(exc),
+            extra={"claimed_reference": claimed},
+        )
+        return Outcome(PaymentOutcome.FORGED, message=str(exc))
+
+    def refuse(reason: str, order: Order | None = None) -> Outcome:
+        _audit(PaymentOutcome.REFUSED, channel, order=order, signed=signed, reason=reason)
+        return Outcome(PaymentOutcome.REFUSED, order=order, message=reason)
+
+    reference = signed["req_reference_number"]
+    order = db.session.scalar(select(Order).where(Order.reference == reference).with_for_update())
+    if order is None:
+        return refuse(f"no order has the reference {reference[:64]!r}")
+    if signed.get("req_profile_id", _credentials().profile_id) != _credentials().profile_id:
+        return refuse("the response is for another Secure Acceptance profile", order)
+    try:
+        decision = PaymentDecision(signed["decision"])
+    except ValueError:
+        return refuse(f"unknown decision {signed['decision'][:32]!r}", order)
+    transaction_id = signed.get("transaction_id", "")
+    if not transaction_id or len(transaction_id) > 64:
+        return refuse("the response has no usable transaction_id", order)
+    amount = _amount(signed["req_amount"])
+    currency = signed["req_currency"]
+    if amount is None or len(currency) != 3:
+        return refuse("the response's amount or currency is malformed", order)
+    if decision is PaymentDecision.ACCEPT:
+        authorized = _amount(signed.get("auth_amount", signed["req_amount"]))
+        if amount != order.total or authorized != order.total or currency != order.currency:
+            return refuse(
+                f"paid {signed.get('auth_amount', signed['req_amount'])} {currency}, "
+                f"the order is {order.total} {order.currency}",
+                order,
+            )
+
+    payment = db.session.scalar(
+        select(Payment).where(
+            Payment.provider == PROVIDER, Payment.transaction_id == transaction_id
+        )
+    )
+    message = signed.get("message", "")
+    if payment is not None and not (
+        payment.decision is PaymentDecision.REVIEW
+        and decision is not PaymentDecision.REVIEW
+        and payment.order_id == order.id
+    ):
+        _audit(
+            PaymentOutcome.DUPLICATE,
+            channel,
+            order=order,
+            signed=signed,
+            reason="this transaction was handled before; nothing changed",
+        )
+        return Outcome(PaymentOutcome.DUPLICATE, order=order, payment=payment, message=message)
+    if payment is None:
+        payment = Payment(provider=PROVIDER, transaction_id=transaction_id, order_id=order.id)
+        db.session.add(payment)
+    # A new transaction, or the final decision on one held for review.
+    payment.decision = decision
+    payment.amount = amount
+    payment.currency = currency
+    payment.message = message
+    payment.raw = dict(signed)
+    db.session.flush()
+
+    status = _apply(order, decision, message)
+    _audit(
+        status,
+        channel,
+        order=order,
+        signed=signed,
+        reason=message,
+        extra={"payment_id": payment.id},
+    )
+    return Outcome(status, order=order, payment=payment, message=message)
+
+
+def _apply(order: Order, decision: PaymentDecision, message: str) -> PaymentOutcome:
+    if decision is PaymentDecision.ACCEPT:
+        return PaymentOutcome.ACCEPTED if fulfil_order(order.id) else PaymentOutcome.CONFLICT
+    if decision is PaymentDecision.REVIEW:
+        return PaymentOutcome.REVIEW
+    if decision is PaymentDecision.CANCEL:
+        close_order(order.id, OrderState.CANCELLED, message or "the learner cancelled the payment")
+        return PaymentOutcome.CANCELLED
+    close_order(order.id, OrderState.DECLINED, message or f"payment {decision.value.lower()}")
+    return PaymentOutcome.ERROR if decision is PaymentDecision.ERROR else PaymentOutcome.DECLINED
+
+
+def checkout_state(order: Order) -> CheckoutState:
+    """What the learner is told about ``order``, from the database alone (never from a request)."""
+    decisions = list(
+        db.session.scalars(
+            select(Payment.decision).where(Payment.order_id == order.id).order_by(Payment.id.desc())
+        )
+    )
+    if order.state is OrderState.FULFILLED:
+        return CheckoutState.APPROVED
+    if order.state is OrderState.REFUNDED:
+        return CheckoutState.REFUNDED
+    if order.state in (OrderState.DECLINED, OrderState.CANCELLED):
+        if PaymentDecision.ACCEPT in decisions:
+            return CheckoutState.CONFLICT
+        if order.state is OrderState.CANCELLED:
+            return CheckoutState.CANCELLED
+        if decisions and decisions[0] is PaymentDecision.ERROR:
+            return CheckoutState.ERROR
+        return CheckoutState.DECLINED
+    if PaymentDecision.REVIEW in decisions:
+        return CheckoutState.REVIEW
+    return CheckoutState.PAYABLE

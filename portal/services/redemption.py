@@ -1,0 +1,216 @@
+"""Redeeming an enrollment code (b2b-rules sections 3, 5 and 6).
+
+Each refusal has its own reason code (recorded in the audit log) and a message that names the next
+step. The code row and then the contract row are locked, so use counts and the seat limit hold under
+parallel requests; the unique (code, learner) and (contract, learner) constraints back them up.
+Redeeming again for a contract one already has is a success that uses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.jobs import record_job
+from portal.models import (
+    CodeRedemption,
+    Contract,
+    EnrollmentCode,
+    Membership,
+    MembershipSource,
+    MembershipType,
+    Organization,
+    RedemptionType,
+    SeatSource,
+    User,
+    utcnow,
+)
+from portal.services.audit import record_event
+from portal.services.codes import CODE_ALPHABET, normalize_code
+from portal.services.contract_runs import lock_contract
+from portal.services.errors import DomainError
+from portal.services.seats import ContractFull, active_seat, claim_seat
+
+
+class RedemptionRefused(DomainError):
+    status = 400
+
+
+def refuse(code: str, message: str, status: int = 400) -> RedemptionRefused:
+    error = RedemptionRefused(message, code=code)
+    error.status = status
+    return error
+
+
+@dataclass
+class Redeemed:
+    contract: Contract
+    organization: Organization
+    already_had: bool
+
+
+def _date(value: object) -> str:
+    return value.strftime("%d %B %Y") if hasattr(value, "strftime") else str(value)
+
+
+def contract_gate(contract: Contract, org: Organization) -> None:
+    """Dates and active flags gate everything, each with its exact reason (b2b-rules 3)."""
+    now = utcnow()
+    if not org.active:
+        raise refuse(
+            "organization_inactive",
+            f"{org.name}'s access is not active at the moment. Contact your organization's admin.",
+            403,
+        )
+    if not contract.active:
+        raise refuse(
+            "contract_inactive",
+            f"{contract.name} is not active at the moment. Contact {org.name}'s admin.",
+            403,
+        )
+    if contract.start_at and now < contract.start_at:
+        raise refuse(
+            "contract_not_started",
+            f"{contract.name} starts on {_date(contract.start_at)}. Come back then.",
+            403,
+        )
+    if contract.end_at and now >= contract.end_at:
+        raise refuse(
+            "contract_ended",
+            f"{contract.name} ended on {_date(contract.end_at)}. Ask "
+            f"{org.name}'s admin whether it will be renewed.",
+            403,
+        )
+
+
+def redeem(user: User, raw_code: str) -> Redeemed:
+    value = normalize_code(raw_code or "")
+    if not value or len(value) > 64 or any(ch not in CODE_ALPHABET + "0O1IL" for ch in value):
+        raise refuse(
+            "unknown_code",
+            "That is not a code we issue. Check it for typos (codes "
+            "are letters and digits) and try again.",
+            404,
+        )
+    code = db.session.scalar(
+        select(EnrollmentCode).where(EnrollmentCode.code == value).with_for_update()
+    )
+    if code is None:
+        raise refuse(
+            "unknown_code",
+            "We don't know that code. Check it for typos, or ask whoever "
+            "gave it to you for a new one.",
+            404,
+        )
+    contract = lock_contract(code.contract_id)
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+
+    if active_seat(contract.id, user.id) is not None:
+        return Redeemed(contract, org, already_had=True)
+
+    now = utcnow()
+    if code.deactivated_at is not None:
+        raise refuse(
+            "code_deactivated",
+            "This code has been deactivated. Ask your "
+            f"organization's admin ({org.name}) for a new one.",
+            410,
+        )
+    if code.activates_at and now < code.activates_at:
+        raise refuse(
+            "code_not_yet_valid",
+            f"This code becomes valid on {_date(code.activates_at)}. Try again then.",
+            403,
+        )
+    if code.expires_at and now >= code.expires_at:
+        raise refuse(
+            "code_expired",
+            f"This code expired on {_date(code.expires_at)}. Ask your "
+            f"organization's admin ({org.name}) for a new one.",
+            410,
+        )
+    contract_gate(contract, org)
+    membership = db.session.scalar(
+        select(Membership).where(
+            Membership.user_id == user.id, Membership.organization_id == org.id
+        )
+    )
+    if contract.membership_type is MembershipType.MANAGED and (
+        membership is None or membership.keep_until_seen
+    ):
+        raise refuse(
+            "managed_needs_sso",
+            f"{contract.name} is for {org.name} members who sign in "
+            f"with {org.name}'s own account. Sign out, then sign in with your "
+            f"{org.name} account and enter the code again.",
+            403,
+        )
+    used_by_me = db.session.scalar(
+        select(CodeRedemption.id).where(
+            CodeRedemption.code_id == code.id, CodeRedemption.user_id == user.id
+        )
+    )
+    if used_by_me is not None:
+        raise refuse(
+            "code_used_by_you",
+            "You already used this code, and your seat on "
+            f"{contract.name} has since been revoked. Contact {org.name}'s admin.",
+            409,
+        )
+    if code.max_uses is not None and code.times_redeemed >= code.max_uses:
+        raise refuse(
+            "code_used",
+            "This code has already been used"
+            + (
+                " by someone else"
+                if code.redemption_type is RedemptionType.ONE_TIME
+                else f" the {code.max_uses} times it allows"
+            )
+            + f". Ask {org.name}'s admin for your own code.",
+            409,
+        )
+
+    redemption = CodeRedemption(code_id=code.id, user_id=user.id, contract_id=contract.id)
+    db.session.add(redemption)
+    db.session.flush()
+    source = SeatSource.ASSIGNED if code.assigned_email else SeatSource.CODE
+    try:
+        claim_seat(contract, user, source, redemption_id=redemption.id)
+    except ContractFull as exc:
+        raise refuse(
+            "contract_full",
+            f"{contract.name} is full: all {contract.seat_limit} seats "
+            f"are taken. Ask {org.name}'s admin to add seats.",
+            409,
+        ) from exc
+    code.times_redeemed += 1
+
+    if membership is None:
+        # The redeemer joins the organization, kept until Keycloak's claim confirms it (b2b-rules 2).
+        db.session.add(
+            Membership(
+                user_id=user.id,
+                organization_id=org.id,
+                source=MembershipSource.CODE,
+                keep_until_seen=True,
+            )
+        )
+        if org.keycloak_id:
+            record_job(
+                "keycloak.push_member",
+                {"user_id": user.id, "organization_id": org.id},
+                object_type="user",
+                object_id=user.id,
+                organization_id=org.id,
+            )
+    record_event(
+        "code.redeemed",
+        "enrollment_code",
+        code.id,
+        organization_id=org.id,
+        after={"user_id": user.id, "contract_id": contract.id, "uses": code.times_redeemed},
+    )
+    return Redeemed(contract, org, already_had=False)

@@ -1,0 +1,373 @@
+"""Enrolling through the HTTP interface: access per membership type, seats, orders, idempotency,
+programs and unenrolling. Jobs are queued in RQ here (not run), so the edX side is not involved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from portal.models import (
+    BackgroundJob,
+    Contract,
+    ContractProgram,
+    Course,
+    CourseRun,
+    EdxRunState,
+    EdxSyncState,
+    Enrollment,
+    Membership,
+    MembershipSource,
+    MembershipType,
+    Order,
+    OrderState,
+    Organization,
+    Program,
+    ProgramCourse,
+    Seat,
+    SeatSource,
+    User,
+    utcnow,
+)
+
+NOW = utcnow()
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def client(rq_app: Flask) -> FlaskClient:
+    return rq_app.test_client()
+
+
+@pytest.fixture
+def as_user(client: FlaskClient, db: Any) -> Callable[..., User]:
+    def login(user: User | None = None) -> User:
+        if user is None:
+            user = User(email=f"u{db.session.scalar(select(func.count(User.id)))}@example.com")
+            db.session.add(user)
+            db.session.commit()
+        g.pop("_login_user", None)
+        with client.session_transaction() as session:
+            session["_user_id"] = str(user.id)
+        return user
+
+    return login
+
+
+class W:
+    pass
+
+
+@pytest.fixture
+def w(db: Any) -> Iterator[W]:
+    w = W()
+    w.org = Organization(
+        name="Acme", key="ACME", keycloak_id="0a000000-0000-4000-8000-00000000ac01"
+    )
+    db.session.add(w.org)
+    db.session.flush()
+    w.course = Course(key="B2B+DS.1x", number="DS.1x", title="Data")
+    w.course2 = Course(key="B2B+PY.1x", number="PY.1x", title="Python")
+    db.session.add_all([w.course, w.course2])
+    db.session.flush()
+
+    def contract(slug: str, mtype: MembershipType, **kw: Any) -> Contract:
+        kw.setdefault("unlimited_seats", "seat_limit" not in kw)
+        c = Contract(
+            organization_id=w.org.id, name=slug.title(), slug=slug, membership_type=mtype, **kw
+        )
+        db.session.add(c)
+        db.session.flush()
+        return c
+
+    def run(contract: Contract, course: Course, n: int, **kw: Any) -> CourseRun:
+        r = CourseRun(
+            course_id=course.id,
+            course_key=f"course-v1:ACME+{course.number}+{n}T{contract.id}C2026",
+            title=course.title,
+            contract_id=contract.id,
+            restriction_type="custom-b2b-enterprise",
+            edx_state=kw.pop("edx_state", EdxRunState.READY),
+            **kw,
+        )
+        db.session.add(r)
+        db.session.flush()
+        return r
+
+    w.auto = contract("auto", MembershipType.AUTO)
+    w.auto_run = run(w.auto, w.course, 1)
+    w.auto_run2 = run(w.auto, w.course2, 1)
+    w.closed_run = run(w.auto, w.course, 2, enrollment_end=NOW - DAY)
+    w.unready_run = run(w.auto, w.course, 3, edx_state=EdxRunState.CLONING)
+    w.small = contract("small", MembershipType.AUTO, seat_limit=1)
+    w.small_run = run(w.small, w.course, 1)
+    w.code = contract("code", MembershipType.CODE, seat_limit=5)
+    w.code_run = run(w.code, w.course, 1)
+    w.program = Program(key="program-v1:P", title="Prog")
+    db.session.add(w.program)
+    db.session.flush()
+    db.session.add_all(
+        [
+            ProgramCourse(program_id=w.program.id, course_id=w.course.id, position=0),
+            ProgramCourse(program_id=w.program.id, course_id=w.course2.id, position=1),
+            ContractProgram(contract_id=w.auto.id, program_id=w.program.id),
+        ]
+    )
+    db.session.commit()
+    yield w
+
+
+def member(db: Any, user: User, org: Organization) -> None:
+    db.session.add(Membership(user_id=user.id, organization_id=org.id, source=MembershipSource.SSO))
+    db.session.commit()
+
+
+def text(client: FlaskClient, response: Any) -> str:
+    follow = client.get(response.headers["Location"]) if response.status_code == 302 else response
+    return html.unescape(follow.get_data(as_text=True))
+
+
+def test_auto_member_enrolls_claims_a_seat_and_gets_a_fulfilled_order(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    user = as_user()
+    member(db, user, w.org)
+    dashboard = text(client, client.get("/learner/"))
+    assert "Auto" in dashboard and "Enroll" in dashboard
+    response = client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    assert "Enrolled in Data" in text(client, response)
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id))
+    assert (
+        enrollment.active
+        and enrollment.mode == "verified"
+        and enrollment.edx_state is EdxSyncState.PENDING
+    )
+    seat = db.session.scalar(select(Seat).where(Seat.user_id == user.id))
+    assert seat.source is SeatSource.AUTO and seat.contract_id == w.auto.id
+    order = db.session.scalar(select(Order).where(Order.user_id == user.id))
+    assert order.state is OrderState.FULFILLED and order.total == 0
+    job = db.session.scalar(select(BackgroundJob).where(BackgroundJob.kind == "openedx.enroll"))
+    assert job.payload == {"enrollment_id": enrollment.id}
+    assert "Being set up in edX" in text(client, client.get("/learner/"))
+
+
+def test_enrolling_twice_returns_the_existing_enrollment(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    user = as_user()
+    member(db, user, w.org)
+    client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    again = client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    assert "already enrolled" in text(client, again)
+    assert db.session.scalar(select(func.count(Enrollment.id))) == 1
+    assert db.session.scalar(select(func.count(Order.id))) == 1
+    assert db.session.scalar(select(func.count(Seat.id))) == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "run_attr", "message"),
+    [
+        ("none", "auto_run", "is for members of Acme"),
+        ("none", "code_run", "Enter the code Acme gave you first"),
+        ("member", "closed_run", "Enrollment in Data is closed"),
+        ("member", "unready_run", "still being set up"),
+    ],
+)
+def test_refusals(
+    client: FlaskClient,
+    as_user: Callable[..., User],
+    w: W,
+    db: Any,
+    setup: str,
+    run_attr: str,
+    message: str,
+) -> None:
+    user = as_user()
+    if setup == "member":
+        member(db, user, w.org)
+    response = client.post(f"/learner/runs/{getattr(w, run_attr).id}/enroll")
+    assert message in text(client, response)
+    assert db.session.scalar(select(func.count(Enrollment.id))) == 0
+    assert db.session.scalar(select(func.count(Order.id))) == 0
+
+
+def test_auto_contract_full(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    first = as_user()
+    member(db, first, w.org)
+    client.post(f"/learner/runs/{w.small_run.id}/enroll")
+    second = as_user()
+    member(db, second, w.org)
+    response = client.post(f"/learner/runs/{w.small_run.id}/enroll")
+    assert "has no seats left" in text(client, response)
+    assert db.session.scalar(select(func.count(Seat.id)).where(Seat.contract_id == w.small.id)) == 1
+
+
+def test_inactive_contract_is_refused(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    user = as_user()
+    member(db, user, w.org)
+    w.auto.active = False
+    db.session.commit()
+    assert "is not active at the moment" in text(
+        client, client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    )
+
+
+def test_code_contract_after_redemption(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    user = as_user()
+    db.session.add(Seat(contract_id=w.code.id, user_id=user.id, source=SeatSource.CODE))
+    db.session.commit()
+    assert "Enrolled in Data" in text(client, client.post(f"/learner/runs/{w.code_run.id}/enroll"))
+
+
+def test_program_enrolls_in_its_open_runs(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    user = as_user()
+    member(db, user, w.org)
+    response = client.post(f"/learner/contracts/{w.auto.id}/programs/{w.program.id}/enroll")
+    page = text(client, response)
+    assert "Enrolled in" in page
+    runs = set(
+        db.session.scalars(select(Enrollment.course_run_id).where(Enrollment.user_id == user.id))
+    )
+    assert runs == {w.auto_run.id, w.auto_run2.id}  # the closed and unready runs are left out
+    assert "Not open for enrollment now" in page
+    order = db.session.scalar(select(Order).where(Order.user_id == user.id))
+    assert len(order.lines) == 2
+
+
+def test_unenroll(client: FlaskClient, as_user: Callable[..., User], w: W, db: Any) -> None:
+    user = as_user()
+    member(db, user, w.org)
+    client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id))
+    response = client.post(f"/learner/enrollments/{enrollment.id}/unenroll")
+    assert "You are unenrolled from Data" in text(client, response)
+    db.session.refresh(enrollment)
+    assert not enrollment.active
+    kinds = [j.kind for j in db.session.scalars(select(BackgroundJob).order_by(BackgroundJob.id))]
+    assert kinds[-1] == "openedx.unenroll"
+    # Re-enrolling reactivates the same row (one per learner and run).
+    client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    db.session.refresh(enrollment)
+    assert enrollment.active
+    assert db.session.scalar(select(func.count(Enrollment.id))) == 1
+
+
+def test_nobody_can_touch_another_learners_enrollment(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    owner = as_user()
+    member(db, owner, w.org)
+    client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    enrollment = db.session.scalar(select(Enrollment))
+    as_user()
+    assert client.post(f"/learner/enrollments/{enrollment.id}/unenroll").status_code == 404
+    assert client.post("/learner/runs/999999/enroll").status_code == 404
+    db.session.refresh(enrollment)
+    assert enrollment.active
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/learner/runs/1/enroll",
+        "/learner/enrollments/1/unenroll",
+        "/learner/contracts/1/programs/1/enroll",
+        "/learner/redeem",
+    ],
+)
+def test_changes_need_post_and_sign_in(client: FlaskClient, path: str) -> None:
+    assert client.post(path).status_code == 302  # to sign-in
+    assert client.get(path).status_code in (302, 405)
+
+
+def test_dashboard_query_count_is_bounded(
+    client: FlaskClient,
+    as_user: Callable[..., User],
+    w: W,
+    db: Any,
+    count_queries: Callable[[], Any],
+) -> None:
+    user = as_user()
+    member(db, user, w.org)
+    client.post(f"/learner/contracts/{w.auto.id}/programs/{w.program.id}/enroll")
+    with count_queries() as small:
+        client.get("/learner/")
+    for i in range(30):  # many more contracts, runs and enrollments
+        c = Contract(
+            organization_id=w.org.id,
+            name=f"C{i}",
+            slug=f"c{i}",
+            membership_type=MembershipType.AUTO,
+            unlimited_seats=True,
+        )
+        db.session.add(c)
+        db.session.flush()
+        r = CourseRun(
+            course_id=w.course.id,
+            course_key=f"course-v1:ACME+X+{i}",
+            title=f"R{i}",
+            contract_id=c.id,
+        )
+        db.session.add(r)
+        db.session.flush()
+        db.session.add(Enrollment(user_id=user.id, course_run_id=r.id, contract_id=c.id))
+    db.session.commit()
+    g.pop("_login_user", None)
+    with count_queries() as large:
+        page = client.get("/learner/")
+    assert page.status_code == 200
+    assert large.count == small.count, (small.count, large.count)
+
+
+def test_paid_contract_sends_the_learner_to_checkout_and_grants_nothing_yet(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    from decimal import Decimal
+
+    paid = Contract(
+        organization_id=w.org.id,
+        name="Paid",
+        slug="paid",
+        membership_type=MembershipType.CODE,
+        seat_limit=5,
+        price_per_learner=Decimal("149.00"),
+    )
+    db.session.add(paid)
+    db.session.flush()
+    run = CourseRun(
+        course_id=w.course.id,
+        course_key=f"course-v1:ACME+DS.1x+1T{paid.id}C2026",
+        title="Data",
+        contract_id=paid.id,
+        edx_state=EdxRunState.READY,
+    )
+    db.session.add(run)
+    user = as_user()
+    db.session.add(Seat(contract_id=paid.id, user_id=user.id, source=SeatSource.CODE))
+    db.session.commit()
+    response = client.post(f"/learner/runs/{run.id}/enroll")
+    assert response.status_code == 302
+    order = db.session.scalar(select(Order).where(Order.user_id == user.id))
+    assert response.headers["Location"] == f"/checkout/{order.reference}"
+    assert order.state is OrderState.PENDING and order.total == Decimal("149.00")
+    assert db.session.scalar(select(func.count(Enrollment.id))) == 0  # access only after payment
+    again = client.post(f"/learner/runs/{run.id}/enroll")  # a second click reuses the pending order
+    assert again.headers["Location"] == f"/checkout/{order.reference}"
+    assert db.session.scalar(select(func.count(Order.id))) == 1
+    assert "Complete payment" in text(client, client.get("/learner/"))
+    checkout = text(client, client.get(f"/checkout/{order.reference}"))
+    assert "149.00" in checkout
