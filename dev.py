@@ -95,7 +95,7 @@ def demo() -> int:
         wait_for_port(DEMO_PORTS["portal"], "the portal")
         log(
             "the portal runs at http://127.0.0.1:5000 (Keycloak emulator :8180, Open edX emulator "
-            ":8190). Press Ctrl-C to stop."
+            ":8190, payment emulator :8195). Press Ctrl-C to stop."
         )
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
