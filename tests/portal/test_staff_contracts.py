@@ -183,3 +183,19 @@ def test_learners_are_refused(
 ) -> None:
     login_as("learner")
     assert getattr(client, method)(path).status_code == 403
+
+
+def test_failed_jobs_show_a_retry_button_on_the_staff_overview(
+    staff_client: FlaskClient, db: Any
+) -> None:
+    failed = BackgroundJob(
+        kind="openedx.enroll",
+        state=JobState.FAILED,
+        attempts=5,
+        last_error="edX refused to enroll: HTTP 400 mode expired",
+    )
+    db.session.add(failed)
+    db.session.commit()
+    page = staff_client.get("/staff/").get_data(as_text=True)
+    assert "HTTP 400 mode expired" in page
+    assert f"/staff/jobs/{failed.id}/retry" in page
