@@ -70,7 +70,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.core.views import bp as core_bp
     from portal.learner.views import bp as learner_bp
     from portal.org_admin.views import bp as org_admin_bp
-    from portal.staff import contracts, courseware  # noqa: F401 - add their routes to staff_bp
+    from portal.staff import (  # noqa: F401 - add their routes to staff_bp
+        codes,
+        contracts,
+        courseware,
+        jobs_audit,
+        organizations,
+    )
     from portal.staff.views import bp as staff_bp
 
     app.register_blueprint(core_bp)
@@ -107,6 +113,7 @@ def register_commands(app: Flask) -> None:
 
 def register_jobs(extra_modules: str) -> None:
     from portal.jobs import (  # noqa: F401 - registers their handlers
+        codes,
         keycloak,
         openedx,
         openedx_enrollments,

@@ -16,6 +16,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(grant_staff_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_group)
+    from portal.cli_b2b import b2b_group
+
+    app.cli.add_command(b2b_group)
 
 
 @click.command("seed-demo")

@@ -212,6 +212,26 @@ class KeycloakAdminClient:
         orgs = self._json(response, "list a user's organizations")
         return [o for o in orgs if isinstance(o, dict)] if isinstance(orgs, list) else []
 
+    def get_member(self, org_id: str, user_id: str) -> dict[str, Any] | None:
+        """The member record (with ``membershipType``), or None if the user is not a member."""
+        response = self._call("GET", f"organizations/{_quote(org_id)}/members/{_quote(user_id)}")
+        if response.status_code in (400, 404):
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, "read a member")
+        member = self._json(response, "read a member")
+        return member if isinstance(member, dict) else None
+
+    def remove_member(self, org_id: str, user_id: str) -> bool:
+        """Take a user out of an organization. True if removed, False if not a member (404);
+        both mean done (keycloak.md 1.12)."""
+        response = self._call("DELETE", f"organizations/{_quote(org_id)}/members/{_quote(user_id)}")
+        if response.status_code == 204:
+            return True
+        if response.status_code == 404:
+            return False
+        raise self._fail(response, "remove a member")
+
 
 def admin_client() -> KeycloakAdminClient:
     """The app's admin client (one per app: its token is cached between calls)."""

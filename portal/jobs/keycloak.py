@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import or_, select
+
 from portal.extensions import db
 from portal.integrations.keycloak_admin import KeycloakAdminError, admin_client
 from portal.jobs.errors import PermanentJobError, TransientJobError
 from portal.jobs.registry import JobContext, job_handler
-from portal.models import Organization, User
+from portal.models import Membership, Organization, User
 from portal.services.audit import record_event
 from portal.services.memberships import ClaimedOrganization, reconcile_memberships
-from portal.services.organizations import alias_for, upsert_from_keycloak
+from portal.services.organizations import alias_for, link_to_keycloak, upsert_from_keycloak
 
 T = TypeVar("T")
 
@@ -130,3 +132,78 @@ def resync_member(ctx: JobContext) -> None:
         if o.get("alias")
     ]
     reconcile_memberships(user, claimed, source="staff-resync")
+
+
+@job_handler("keycloak.link_organization")
+def link_organization(ctx: JobContext) -> None:
+    """Link a portal organization to an existing Keycloak organization found by its alias (staff
+    console). Already linked to that one is success; a missing alias, or one another portal
+    organization holds, fails with the reason (retrying cannot help)."""
+    org = _load(Organization, ctx, "organization_id")
+    alias: str = ctx.arg("alias", str)
+    ctx.set_step("looking up alias")
+    found = _keycloak(lambda: admin_client().find_organization_by_alias(alias))
+    if found is None or not found.get("id"):
+        raise PermanentJobError(f"Keycloak has no organization with the alias {alias!r}")
+    kc_id = str(found["id"])
+    if org.keycloak_id == kc_id and org.keycloak_alias == alias:
+        return
+    if org.keycloak_id:
+        raise PermanentJobError(f"{org.name} is already linked to another Keycloak organization")
+    holder = db.session.scalar(
+        select(Organization).where(
+            or_(Organization.keycloak_id == kc_id, Organization.keycloak_alias == alias),
+            Organization.id != org.id,
+        )
+    )
+    if holder is not None:
+        raise PermanentJobError(
+            f"{holder.name} ({holder.key}) is already linked to the Keycloak organization {alias!r}"
+        )
+    link_to_keycloak(org, kc_id, alias, actor_kind="job")
+
+
+@job_handler("keycloak.remove_member")
+def remove_member(ctx: JobContext) -> None:
+    """Take a person out of the Keycloak organization after staff removed their membership
+    (b2b-rules 2). Not a member (404), no Keycloak account, or a membership added back since
+    are all done. A MANAGED member is refused: Keycloak would delete their account."""
+    user = _load(User, ctx, "user_id")
+    org = _load(Organization, ctx, "organization_id")
+    if db.session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == user.id, Membership.organization_id == org.id
+        )
+    ):
+        return  # added back since: the current state wins
+    if not org.keycloak_id:
+        return
+    client = admin_client()
+    ctx.set_step("finding user")
+    sub = user.keycloak_sub
+    kc_user: str | None = sub if sub and _keycloak(lambda: client.user_exists(sub)) else None
+    if kc_user is None:
+        found = _keycloak(lambda: client.find_user_by_email(user.email))
+        kc_user = str(found["id"]) if found and found.get("id") else None
+    if kc_user is None:
+        return
+    member_id, org_kc_id = kc_user, org.keycloak_id
+    ctx.set_step("checking member")
+    member = _keycloak(lambda: client.get_member(org_kc_id, member_id))
+    if member is None:
+        return
+    if str(member.get("membershipType", "")).upper() == "MANAGED":
+        raise PermanentJobError(
+            f"{user.email} is a managed member of {org.name} (provisioned by its identity "
+            "provider); Keycloak would delete the account, so remove them there instead"
+        )
+    ctx.set_step("removing member")
+    removed = _keycloak(lambda: client.remove_member(org_kc_id, member_id))
+    record_event(
+        "keycloak.member_removed",
+        "organization",
+        org.id,
+        organization_id=org.id,
+        after={"user_id": user.id, "keycloak_user": kc_user, "was_member": removed},
+        actor_kind="job",
+    )

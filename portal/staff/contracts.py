@@ -1,12 +1,17 @@
-"""Staff pages for contracts and their courseware (contract course runs and programs).
+"""Staff pages for contracts: create, edit, membership type and seat changes (each with a preview
+and a confirmation), deactivation, and the contract's courseware (contract runs and programs).
 
-Views are thin: parse the form, call ``services.contract_runs``, flash the outcome, redirect.
-Removing courseware goes through a confirmation page that states the impact first.
+Views are thin: validate the form, call ``services.contracts`` / ``services.contract_runs``, commit
+once, flash the outcome, redirect. Destructive changes go through a page that states the impact
+first; a refusal by a rule or by the database rolls everything back and is shown beside the form.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -24,8 +29,18 @@ from portal.models import (
     Program,
     Seat,
 )
+from portal.services import codes as code_service
 from portal.services import contract_runs
+from portal.services import contracts as contract_service
+from portal.services.contract_runs import lock_contract
 from portal.services.errors import DomainError
+from portal.staff.codes import codes_and_learners, sync_seat_codes
+from portal.staff.contract_forms import (
+    ConfirmForm,
+    ContractForm,
+    MembershipTypeForm,
+    SeatLimitForm,
+)
 from portal.staff.views import bp
 
 
@@ -122,6 +137,7 @@ def contract_detail(contract_id: int) -> str:
         courses=courses,
         all_programs=all_programs,
         free_runs=free_runs,
+        **codes_and_learners(contract),
     )
 
 
@@ -228,3 +244,185 @@ def contract_remove_program(contract_id: int, program_id: int) -> Response | str
     db.session.commit()
     flash(f"Removed {program.title}; {len(impacts)} run(s) handled.", "success")
     return redirect(url_for("staff.contract_detail", contract_id=contract.id))
+
+
+# --------------------------------------------------------------------------- create and change
+
+
+Rendered = tuple[str, int] | str
+
+
+def _page(template: str, status: int = 200, **context: Any) -> Rendered:
+    page = render_template(template, **context)
+    return (page, status) if status != 200 else page
+
+
+def _invalid_status(form: FlaskForm) -> int:
+    return 400 if form.is_submitted() else 200
+
+
+def _slug_conflict(form: ContractForm) -> None:
+    form.slug.errors = [
+        *form.slug.errors,
+        "Another contract of this organization already uses this short name; choose another.",
+    ]
+
+
+def _back_to(contract_id: int, notes: list[str], message: str) -> Response:
+    flash(" ".join([message, *notes]), "success")
+    return redirect(url_for("staff.contract_detail", contract_id=contract_id))
+
+
+@bp.route("/contracts/new", methods=["GET", "POST"])
+@staff_required
+def contract_new() -> Rendered | Response:
+    orgs = db.session.scalars(select(Organization).order_by(Organization.name)).all()
+    form = ContractForm(organizations=list(orgs))
+    if request.method == "GET" and request.args.get("organization_id", "").isdigit():
+        form.organization_id.data = int(request.args["organization_id"])
+    heading = "New contract"
+    if not form.validate_on_submit():
+        return _page("staff/contracts/form.html", _invalid_status(form), form=form, heading=heading)
+    org = db.session.get(Organization, form.organization_id.data) or abort(404)
+    try:
+        contract = contract_service.create_contract(org, form.values())
+        notes = sync_seat_codes(contract)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return _page("staff/contracts/form.html", 400, form=form, heading=heading)
+    except IntegrityError:
+        db.session.rollback()
+        _slug_conflict(form)
+        return _page("staff/contracts/form.html", 409, form=form, heading=heading)
+    return _back_to(contract.id, notes, f"Contract {contract.name} created.")
+
+
+@bp.route("/contracts/<int:contract_id>/edit", methods=["GET", "POST"])
+@staff_required
+def contract_edit(contract_id: int) -> Rendered | Response:
+    contract = _contract(contract_id)
+    form = ContractForm(contract=contract)
+    heading = f"Edit {contract.name}"
+    context = {"form": form, "heading": heading, "contract": contract}
+    if not form.validate_on_submit():
+        return _page("staff/contracts/form.html", _invalid_status(form), **context)
+    try:
+        was_paid = contract.is_paid
+        updated = contract_service.update_contract(contract.id, form.values())
+        # A price makes an auto contract need seat codes (b2b-rules 1.5).
+        notes = sync_seat_codes(updated) if updated.is_paid != was_paid else []
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return _page("staff/contracts/form.html", 400, **context)
+    except IntegrityError:
+        db.session.rollback()
+        _slug_conflict(form)
+        return _page("staff/contracts/form.html", 409, **context)
+    return _back_to(contract_id, notes, f"Contract {updated.name} saved.")
+
+
+@bp.route("/contracts/<int:contract_id>/membership", methods=["GET", "POST"])
+@staff_required
+def contract_membership(contract_id: int) -> Rendered | Response:
+    """Pick a type, see who gains and loses access, then confirm."""
+    contract = _contract(contract_id)
+    form = MembershipTypeForm(contract=contract)
+    if not form.validate_on_submit():
+        return _page(
+            "staff/contracts/membership.html",
+            _invalid_status(form),
+            contract=contract,
+            form=form,
+            preview=None,
+        )
+    if not form.confirm.data:
+        preview = contract_service.membership_change_preview(contract, form.new_type)
+        return _page(
+            "staff/contracts/membership.html", contract=contract, form=form, preview=preview
+        )
+    try:
+        preview = contract_service.change_membership_type(contract.id, form.new_type)
+        notes = sync_seat_codes(lock_contract(contract.id))
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("staff.contract_membership", contract_id=contract_id))
+    message = (
+        f"{contract.name} is now a {preview.new.value} contract: {preview.gain.count} gained "
+        f"access, {preview.lose.count} lost it."
+    )
+    return _back_to(contract_id, notes, message)
+
+
+@bp.route("/contracts/<int:contract_id>/seats", methods=["GET", "POST"])
+@staff_required
+def contract_seats(contract_id: int) -> Rendered | Response:
+    """Pick a seat limit, see the codes added or removed (or why it is refused), then confirm."""
+    contract = _contract(contract_id)
+    form = SeatLimitForm(contract=contract)
+    context: dict[str, Any] = {"contract": contract, "form": form, "preview": None}
+    if not form.validate_on_submit():
+        return _page("staff/contracts/seats.html", _invalid_status(form), **context)
+    preview = contract_service.seat_change_preview(contract, form.new_limit)
+    context["preview"] = preview
+    if not preview.allowed:
+        form.seat_limit.errors = [*form.seat_limit.errors, preview.problem]
+        return _page("staff/contracts/seats.html", 400, **context)
+    if not form.confirm.data:
+        return _page("staff/contracts/seats.html", **context)
+    try:
+        contract_service.change_seat_limit(contract.id, form.new_limit)
+        notes = sync_seat_codes(lock_contract(contract.id))
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("staff.contract_seats", contract_id=contract_id))
+    limit = "unlimited" if form.new_limit is None else str(form.new_limit)
+    return _back_to(contract_id, notes, f"Seats set to {limit}.")
+
+
+def _set_active(contract_id: int, active: bool) -> Rendered | Response:
+    contract = _contract(contract_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            contract_service.set_active(contract.id, active)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("staff.contract_detail", contract_id=contract_id))
+        word = "reactivated" if active else "deactivated"
+        return _back_to(contract_id, [], f"{contract.name} {word}.")
+    claimed = db.session.scalar(
+        select(func.count(Seat.id)).where(
+            Seat.contract_id == contract.id, Seat.revoked_at.is_(None)
+        )
+    )
+    return _page(
+        "staff/contracts/confirm_active.html",
+        _invalid_status(form),
+        contract=contract,
+        form=form,
+        active=active,
+        claimed=claimed,
+        code_counts=code_service.code_counts(contract),
+    )
+
+
+@bp.route("/contracts/<int:contract_id>/deactivate", methods=["GET", "POST"])
+@staff_required
+def contract_deactivate(contract_id: int) -> Rendered | Response:
+    return _set_active(contract_id, False)
+
+
+@bp.route("/contracts/<int:contract_id>/reactivate", methods=["GET", "POST"])
+@staff_required
+def contract_reactivate(contract_id: int) -> Rendered | Response:
+    return _set_active(contract_id, True)

@@ -45,38 +45,6 @@ def ping_jobs() -> Response:
     return redirect(url_for("staff.index"))
 
 
-@bp.get("/organizations")
-@staff_required
-def organizations() -> str:
-    orgs = db.session.scalars(select(Organization).order_by(Organization.name)).all()
-    return render_template("staff/organizations.html", organizations=orgs)
-
-
-@bp.post("/keycloak/pull")
-@staff_required
-def pull_organizations() -> Response:
-    _queue("keycloak.pull_organizations", {}, "Pulling organizations from Keycloak")
-    return redirect(url_for("staff.organizations"))
-
-
-@bp.post("/organizations/<int:org_id>/keycloak")
-@staff_required
-def create_in_keycloak(org_id: int) -> Response:
-    org = db.session.get(Organization, org_id) or abort(404)
-    if org.keycloak_id:
-        flash(f"{org.name} is already linked to Keycloak.", "info")
-        return redirect(url_for("staff.organizations"))
-    _queue(
-        "keycloak.create_organization",
-        {"organization_id": org.id},
-        f"Creating {org.name} in Keycloak",
-        object_type="organization",
-        object_id=org.id,
-        organization_id=org.id,
-    )
-    return redirect(url_for("staff.organizations"))
-
-
 @bp.get("/users")
 @staff_required
 def users() -> str:

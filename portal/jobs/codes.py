@@ -1,0 +1,122 @@
+"""The ``codes.generate`` job: many enrollment codes, in committed chunks, with progress.
+
+Two payload shapes:
+
+* ``{"contract_id": 1, "seats": true}`` tops the contract's seat codes up to its seat limit
+  (b2b-rules section 5). It recomputes what is missing under the contract row lock before each
+  chunk, so a retry, or a seat change meanwhile, never makes one code too many.
+* a batch (``services.codes.batch_payload``): the batch id is fixed in the payload, so the job
+  counts the codes already in that batch and makes only the rest.
+
+After each chunk ``ctx.set_step("done/total")`` commits, which is what the staff page's job-status
+poller shows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.jobs.errors import PermanentJobError
+from portal.jobs.registry import JobContext, job_handler
+from portal.models import Contract, EnrollmentCode, RedemptionType
+from portal.services import codes as code_service
+from portal.services.audit import record_event
+from portal.services.contract_runs import lock_contract
+from portal.services.errors import NotFound
+
+KIND = "codes.generate"
+CHUNK = 5000
+
+
+def _contract(contract_id: int) -> Contract:
+    try:
+        return lock_contract(contract_id)
+    except NotFound:
+        raise PermanentJobError(f"contract {contract_id} no longer exists") from None
+
+
+def _when(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise PermanentJobError(f"job payload {name!r} is not a date: {value!r}") from None
+
+
+@job_handler(KIND)
+def generate(ctx: JobContext) -> None:
+    contract_id = ctx.arg("contract_id")
+    if (ctx.job.payload or {}).get("seats"):
+        _seat_codes(ctx, contract_id)
+    else:
+        _batch(ctx, contract_id)
+
+
+def _seat_codes(ctx: JobContext, contract_id: int) -> None:
+    added = 0
+    while True:
+        contract = _contract(contract_id)
+        plan = code_service.seat_code_plan(contract)
+        if not plan.wants_codes or plan.to_add == 0:
+            break
+        n = min(CHUNK, plan.to_add)
+        code_service.insert_codes(contract.id, n, batch=f"seats-{ctx.job.id}", for_seat=True)
+        added += n
+        ctx.set_step(f"{plan.live + n}/{plan.target}")
+    contract = _contract(contract_id)
+    record_event(
+        "codes.seat_codes_adjusted",
+        "contract",
+        contract.id,
+        organization_id=contract.organization_id,
+        after={"seat_limit": contract.seat_limit, "added": added, "job": ctx.job.id},
+        actor_kind="job",
+    )
+
+
+def _batch(ctx: JobContext, contract_id: int) -> None:
+    batch = ctx.arg("batch", str)
+    total = ctx.arg("count")
+    payload = ctx.job.payload
+    try:
+        rtype = RedemptionType(str(payload.get("redemption_type")))
+    except ValueError:
+        raise PermanentJobError(
+            f"job payload has an unknown redemption type {payload.get('redemption_type')!r}"
+        ) from None
+    max_uses = payload.get("max_uses")
+    if max_uses is not None and (not isinstance(max_uses, int) or isinstance(max_uses, bool)):
+        raise PermanentJobError(f"job payload 'max_uses' must be an integer, not {max_uses!r}")
+    activates_at = _when(payload.get("activates_at"), "activates_at")
+    expires_at = _when(payload.get("expires_at"), "expires_at")
+    contract = db.session.get(Contract, contract_id)
+    if contract is None:
+        raise PermanentJobError(f"contract {contract_id} no longer exists")
+    while True:
+        done = int(
+            db.session.scalar(
+                select(func.count(EnrollmentCode.id)).where(EnrollmentCode.batch == batch)
+            )
+            or 0
+        )
+        if done >= total:
+            break
+        n = min(CHUNK, total - done)
+        code_service.insert_codes(
+            contract.id,
+            n,
+            batch=batch,
+            redemption_type=rtype,
+            max_uses=max_uses,
+            activates_at=activates_at,
+            expires_at=expires_at,
+        )
+        ctx.set_step(f"{done + n}/{total}")
+    code_service.record_batch_event(
+        contract, batch, total, rtype, max_uses, activates_at, expires_at, actor_kind="job"
+    )

@@ -1,0 +1,292 @@
+"""Staff forms for contracts and their codes.
+
+Each form checks what it can before anything is written, with messages that say what to enter
+instead; the services check the rules again inside the contract row lock (seats already claimed,
+codes already used), and those refusals come back beside the form too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from decimal import Decimal
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    DecimalField,
+    Field,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from portal.models import Contract, MembershipType, Organization, RedemptionType
+from portal.services.codes import MAX_BATCH
+from portal.services.contracts import MAX_SEAT_LIMIT
+from portal.staff.courseware_forms import DATE_FORMATS, TEXT
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_PRICE = Decimal("1000000")
+MEMBERSHIP_CHOICES = [
+    SelectChoice(
+        MembershipType.AUTO.value, "auto: every member signed in through the organization"
+    ),
+    SelectChoice(MembershipType.CODE.value, "code: whoever redeems a valid code"),
+    SelectChoice(
+        MembershipType.MANAGED.value, "managed: a valid code and the organization's own sign-in"
+    ),
+]
+REDEMPTION_CHOICES = [
+    SelectChoice(RedemptionType.ONE_TIME.value, "one-time: one use in all"),
+    SelectChoice(RedemptionType.ONE_PER_LEARNER.value, "one per learner: any learner, once each"),
+    SelectChoice(RedemptionType.MULTI_USE.value, "multi-use: up to a number of uses"),
+]
+UNLIMITED_WARNING = (
+    "An unlimited code or managed contract gets one multi-use code: anyone who gets hold of it "
+    "(a forwarded email, a screenshot) can join."
+)
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:100].strip("-")
+    return slug or "contract"
+
+
+def _to_int(value: Any) -> int:
+    """Coerce a choice to int; anything else becomes an id no choice has."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _finite(form: FlaskForm, field: Field) -> None:
+    if isinstance(field.data, Decimal) and not field.data.is_finite():
+        raise ValidationError("Enter an amount like 149.00.")
+
+
+def _date_field(label: str) -> DateTimeLocalField:
+    return DateTimeLocalField(
+        label,
+        [Optional()],
+        format=DATE_FORMATS,
+        tz=dt.UTC,
+        invalid_value_message="Enter a date and time like 2026-09-01 09:00 (UTC).",
+    )
+
+
+def _seat_limit_field() -> IntegerField:
+    return IntegerField(
+        "Seat limit",
+        [
+            Optional(),
+            NumberRange(0, MAX_SEAT_LIMIT, f"Enter a whole number from 0 to {MAX_SEAT_LIMIT:,}."),
+        ],
+        description="How many learners may hold a seat. Leave empty when seats are unlimited.",
+    )
+
+
+def _check_seats(form: FlaskForm) -> None:
+    """Seats are a number or explicitly unlimited, never both and never neither."""
+    raw = (form.seat_limit.raw_data or [""])[0]
+    entered = bool(str(raw).strip())
+    if form.unlimited_seats.data and entered:
+        raise ValidationError("Either tick 'Unlimited seats' or enter a limit, not both.")
+    if not form.unlimited_seats.data and not entered:
+        raise ValidationError(
+            "Enter a seat limit, or tick 'Unlimited seats' (0 means no seats, not unlimited)."
+        )
+
+
+class ContractForm(FlaskForm):
+    """New contract (with organization, type and seats) or edit (descriptive fields only: type
+    and seats have their own pages with a preview)."""
+
+    organization_id = SelectField(
+        "Organization",
+        coerce=_to_int,
+        invalid_choice_message="Choose one of the organizations listed.",
+    )
+    name = StringField(
+        "Name", [InputRequired("Enter a name."), Length(max=200), *TEXT], filters=[_strip]
+    )
+    slug = StringField(
+        "Short name (slug)",
+        [
+            Optional(),
+            Length(max=100),
+            Regexp(SLUG_RE, message="Use lower-case letters, digits and single dashes."),
+        ],
+        filters=[_strip],
+        description="Unique within the organization; left empty, it is made from the name.",
+    )
+    description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
+    welcome_message = TextAreaField("Welcome message", [Optional(), Length(max=10_000), *TEXT])
+    membership_type = SelectField(
+        "Membership type",
+        choices=MEMBERSHIP_CHOICES,
+        default=MembershipType.CODE.value,
+        invalid_choice_message="Choose auto, code or managed.",
+    )
+    start_at = _date_field("Starts (UTC)")
+    end_at = _date_field("Ends (UTC)")
+    unlimited_seats = BooleanField("Unlimited seats", description=UNLIMITED_WARNING)
+    seat_limit = _seat_limit_field()
+    price_per_learner = DecimalField(
+        "Price per learner",
+        [
+            Optional(),
+            _finite,
+            NumberRange(0, MAX_PRICE, "Enter a price from 0 to 1,000,000 (not negative)."),
+        ],
+        places=2,
+        description="Leave empty or 0 for a free contract. Paid contracts are entered with codes.",
+    )
+    seat_revoke_allowed = BooleanField("Org admins may revoke learners' seats", default=True)
+
+    def __init__(
+        self,
+        *args: Any,
+        organizations: list[Organization] | None = None,
+        contract: Contract | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, obj=contract, **kwargs)
+        self.contract = contract
+        if contract is not None:
+            for name in ("organization_id", "membership_type", "unlimited_seats", "seat_limit"):
+                delattr(self, name)
+        else:
+            self.organization_id.choices = [
+                SelectChoice(str(o.id), f"{o.name} ({o.key})") for o in organizations or []
+            ]
+
+    def validate_end_at(self, field: Field) -> None:
+        if field.data and self.start_at.data and field.data <= self.start_at.data:
+            raise ValidationError("The contract must end after it starts.")
+
+    def validate_unlimited_seats(self, field: Field) -> None:
+        _check_seats(self)
+
+    def values(self) -> dict[str, Any]:
+        price = self.price_per_learner.data
+        values: dict[str, Any] = {
+            "name": self.name.data,
+            "slug": self.slug.data or slugify(self.name.data),
+            "description": self.description.data or "",
+            "welcome_message": self.welcome_message.data or "",
+            "start_at": self.start_at.data,
+            "end_at": self.end_at.data,
+            "price_per_learner": None if price is None else price.quantize(Decimal("0.01")),
+            "seat_revoke_allowed": bool(self.seat_revoke_allowed.data),
+        }
+        if self.contract is None:
+            values["membership_type"] = MembershipType(self.membership_type.data)
+            values["unlimited_seats"] = bool(self.unlimited_seats.data)
+            values["seat_limit"] = self.seat_limit.data
+        return values
+
+
+class MembershipTypeForm(FlaskForm):
+    membership_type = SelectField(
+        "New membership type",
+        choices=MEMBERSHIP_CHOICES,
+        invalid_choice_message="Choose auto, code or managed.",
+    )
+    confirm = BooleanField("I have read who gains and who loses access; change it")
+
+    def __init__(self, *args: Any, contract: Contract, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.contract = contract
+        if not self.is_submitted():
+            self.membership_type.data = contract.membership_type.value
+
+    def validate_membership_type(self, field: Field) -> None:
+        if field.data == self.contract.membership_type.value:
+            raise ValidationError(f"The contract is already a {field.data} contract.")
+
+    @property
+    def new_type(self) -> MembershipType:
+        return MembershipType(self.membership_type.data)
+
+
+class SeatLimitForm(FlaskForm):
+    unlimited_seats = BooleanField("Unlimited seats", description=UNLIMITED_WARNING)
+    seat_limit = _seat_limit_field()
+    confirm = BooleanField("I have read what happens to the codes; change the seats")
+
+    def __init__(self, *args: Any, contract: Contract, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_submitted():
+            self.unlimited_seats.data = contract.unlimited_seats
+            self.seat_limit.data = contract.seat_limit
+
+    def validate_unlimited_seats(self, field: Field) -> None:
+        _check_seats(self)
+
+    @property
+    def new_limit(self) -> int | None:
+        return None if self.unlimited_seats.data else self.seat_limit.data
+
+
+class ConfirmForm(FlaskForm):
+    confirm = BooleanField(
+        "Yes, I understand the impact above", [DataRequired("Tick the box to confirm.")]
+    )
+
+
+class BatchForm(FlaskForm):
+    count = IntegerField(
+        "How many codes",
+        [
+            InputRequired("Enter how many codes to generate."),
+            NumberRange(1, MAX_BATCH, f"Enter a whole number from 1 to {MAX_BATCH:,}."),
+        ],
+        description="More than 1,000 are made by a background job; its progress shows on the "
+        "contract page.",
+    )
+    redemption_type = SelectField(
+        "Redemption type",
+        choices=REDEMPTION_CHOICES,
+        default=RedemptionType.ONE_TIME.value,
+        invalid_choice_message="Choose one-time, one per learner or multi-use.",
+    )
+    max_uses = IntegerField(
+        "Uses per code (multi-use only)",
+        [Optional(), NumberRange(1, 1_000_000, "Enter a whole number from 1 to 1,000,000.")],
+        description="Left empty, a multi-use code has no use limit (the seat limit still applies).",
+    )
+    activates_at = _date_field("Valid from (UTC, optional)")
+    expires_at = _date_field("Expires (UTC, optional)")
+
+    def validate_max_uses(self, field: Field) -> None:
+        if field.data is not None and self.redemption_type.data != RedemptionType.MULTI_USE.value:
+            raise ValidationError("Only multi-use codes take a number of uses; leave this empty.")
+
+    def validate_expires_at(self, field: Field) -> None:
+        if field.data and self.activates_at.data and field.data <= self.activates_at.data:
+            raise ValidationError("Codes must expire after they become valid.")
+
+    @property
+    def rtype(self) -> RedemptionType:
+        return RedemptionType(self.redemption_type.data)

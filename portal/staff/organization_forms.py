@@ -1,0 +1,159 @@
+"""Staff forms for organizations, their logos, their Keycloak link and their members.
+
+Forms check everything they can before the view writes anything; what only the database can decide
+(a key or alias someone else just took) comes back from the view as an error beside the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, Field, StringField, TextAreaField
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from portal.models import Organization
+from portal.services.organizations import LOGO_MAX_BYTES, ORG_KEY_RE
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Keycloak aliases end up in URLs and the token claim: no spaces or '/' (keycloak.md 6.5).
+ALIAS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
+# ASCII addresses only: they are lower-cased here and compared by the database and Keycloak.
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+ALIAS_HELP = "Lower-case letters, digits, '.', '_' and '-', e.g. acme."
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _no_control_characters(form: FlaskForm, field: Field) -> None:
+    if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
+        raise ValidationError("Remove the invisible control characters from this text.")
+
+
+TEXT = [_no_control_characters]
+
+
+def _alias_field(label: str, required: bool) -> StringField:
+    first = InputRequired("Enter the Keycloak alias.") if required else Optional()
+    return StringField(
+        label,
+        [
+            first,
+            Length(max=255),
+            Regexp(ALIAS_RE, message="Use " + ALIAS_HELP[0].lower() + ALIAS_HELP[1:]),
+        ],
+        filters=[_lower],
+        description=ALIAS_HELP,
+    )
+
+
+class OrganizationForm(FlaskForm):
+    name = StringField(
+        "Name", [DataRequired("Enter a name."), Length(max=200), *TEXT], filters=[_strip]
+    )
+    key = StringField(
+        "Short key",
+        [
+            InputRequired("Enter a short key."),
+            Length(max=30, message="The key may have at most 30 characters."),
+            Regexp(ORG_KEY_RE, message="Use upper-case letters, digits and '_' only, e.g. ACME."),
+        ],
+        filters=[_upper],
+        description="Up to 30 upper-case letters, digits or '_'. It is part of every contract "
+        "course key in edX (course-v1:KEY+...), so it can't change once a contract has runs.",
+    )
+    description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
+    keycloak_alias = _alias_field("Keycloak alias (optional)", required=False)
+    active = BooleanField("Active: its contracts are open to its learners", default=True)
+
+    def __init__(
+        self,
+        *args: Any,
+        organization: Organization | None = None,
+        key_locked: bool = False,
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, obj=organization, **kw)
+        self.organization = organization
+        self.key_locked = key_locked
+        if key_locked:
+            self.key.description = (
+                "This organization's contracts have course runs whose edX keys are built from "
+                "this key, so it can't change."
+            )
+            self.key.render_kw = {"readonly": True}
+        if organization is not None and organization.keycloak_id:
+            self.keycloak_alias.description = (
+                "Linked to Keycloak; Keycloak never changes an alias, so it can't change here."
+            )
+            self.keycloak_alias.render_kw = {"readonly": True}
+
+    def validate_key(self, field: Field) -> None:
+        org = self.organization
+        if org is not None and self.key_locked and field.data != org.key:
+            raise ValidationError(
+                f"Contract course runs use this key, so it stays {org.key}; "
+                "create a new organization for a new key."
+            )
+
+    def validate_keycloak_alias(self, field: Field) -> None:
+        org = self.organization
+        if org is not None and org.keycloak_id and (field.data or None) != org.keycloak_alias:
+            raise ValidationError(f"Linked to Keycloak: the alias stays {org.keycloak_alias}.")
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "name": self.name.data,
+            "key": self.key.data,
+            "description": self.description.data or "",
+            "keycloak_alias": self.keycloak_alias.data or None,
+            "active": bool(self.active.data),
+        }
+
+
+class LogoForm(FlaskForm):
+    has_file = True  # makes _forms.render_form send multipart/form-data
+    logo = FileField(
+        "Logo",
+        [FileRequired("Choose an image file to upload.")],
+        description=f"PNG, JPEG or WebP, at most {LOGO_MAX_BYTES // (1024 * 1024)} MB. It is "
+        "checked, stripped of metadata and resized to fit 256 x 256 pixels.",
+        render_kw={"accept": "image/png,image/jpeg,image/webp"},
+    )
+
+
+class LinkKeycloakForm(FlaskForm):
+    alias = _alias_field("Keycloak alias", required=True)
+
+
+class MemberForm(FlaskForm):
+    email = StringField(
+        "Email",
+        [
+            InputRequired("Enter an email address."),
+            Length(max=320),
+            Regexp(EMAIL_RE, message="Enter an email address like name@example.com."),
+        ],
+        filters=[_lower],
+        description="An account is made for a new address; the person signs in with it later.",
+    )
+    is_manager = BooleanField("Org admin: sees this organization's seats, learners and codes")
