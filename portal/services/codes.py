@@ -49,32 +49,17 @@ def generate_codes(
     expires_at: datetime | None = None,
 ) -> str:
     """Insert ``count`` codes in bulk (one statement per 5,000) and return their batch id."""
-    if redemption_type is RedemptionType.ONE_TIME:
-        max_uses = 1
-    elif redemption_type is RedemptionType.ONE_PER_LEARNER:
-        max_uses = None
     batch = uuid.uuid4().hex
-    now = utcnow()
-    remaining = count
-    while remaining > 0:
-        chunk = min(remaining, 5000)
-        rows = [
-            {
-                "code": new_code(),
-                "contract_id": contract.id,
-                "redemption_type": redemption_type,
-                "max_uses": max_uses,
-                "times_redeemed": 0,
-                "for_seat": for_seat,
-                "batch": batch,
-                "activates_at": activates_at,
-                "expires_at": expires_at,
-                "created_at": now,
-            }
-            for _ in range(chunk)
-        ]
-        db.session.execute(insert(EnrollmentCode), rows)
-        remaining -= chunk
+    insert_codes(
+        contract.id,
+        count,
+        batch=batch,
+        redemption_type=redemption_type,
+        max_uses=max_uses,
+        for_seat=for_seat,
+        activates_at=activates_at,
+        expires_at=expires_at,
+    )
     return batch
 
 
