@@ -70,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.core.views import bp as core_bp
     from portal.learner.views import bp as learner_bp
     from portal.org_admin.views import bp as org_admin_bp
+    from portal.outbox.views import bp as outbox_bp
     from portal.staff import (  # noqa: F401 - add their routes to staff_bp
         codes,
         contracts,
@@ -87,6 +88,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(checkout_bp, url_prefix="/checkout")
     app.register_blueprint(org_admin_bp, url_prefix="/org")
     app.register_blueprint(staff_bp, url_prefix="/staff")
+    if app.config["PORTAL"].captures_mail:  # the demo outbox exists only while mail is captured
+        app.register_blueprint(outbox_bp, url_prefix="/outbox")
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -114,6 +117,7 @@ def register_commands(app: Flask) -> None:
 def register_jobs(extra_modules: str) -> None:
     from portal.jobs import (  # noqa: F401 - registers their handlers
         codes,
+        email,
         keycloak,
         openedx,
         openedx_enrollments,

@@ -27,12 +27,17 @@ def register(app: Flask) -> None:
     is_flag=True,
     help="Skip creating the contracts' course runs (their jobs call Open edX).",
 )
-def seed_demo_command(no_contract_runs: bool) -> None:
+@click.option(
+    "--no-seat-history",
+    is_flag=True,
+    help="Skip the demo learners who took seats over the last weeks (the org admin's chart).",
+)
+def seed_demo_command(no_contract_runs: bool, no_seat_history: bool) -> None:
     """Create the demo organizations, contracts, courses, program, users, codes and contract runs
     (idempotent)."""
     from portal.services.demo_data import seed_demo
 
-    created = seed_demo(contract_runs=not no_contract_runs)
+    created = seed_demo(contract_runs=not no_contract_runs, seat_history=not no_seat_history)
     db.session.commit()
     if any(created.values()):
         click.echo("Created: " + ", ".join(f"{n} {k}" for k, n in created.items() if n))

@@ -3,9 +3,11 @@
 Three modes (``PORTAL_MODE``):
 
 * ``demo`` (the default when nothing is set): a SQLite file and a generated secret key persisted in the
-  instance folder, jobs run in-process right after commit, Keycloak and Open edX emulators on loopback.
+  instance folder, jobs run in-process right after commit, Keycloak and Open edX emulators on loopback,
+  and email captured in the database outbox (``/outbox``) instead of being sent.
 * ``test``: like demo but isolated; the test suite passes its own overrides.
-* ``production``: refuses to start unless every secret and real service URL is given.
+* ``production``: refuses to start unless every secret and real service URL is given; email goes out
+  through SMTP unless ``MAIL_BACKEND=outbox`` is chosen explicitly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,11 @@ PRODUCTION_REQUIRED = (
     "CYBERSOURCE_ACCESS_KEY",
     "CYBERSOURCE_SECRET_KEY",
 )
+
+# "outbox": capture every email in the database (shown at /outbox); "smtp": deliver it.
+MAIL_BACKENDS = ("outbox", "smtp")
+# What real delivery (MAIL_BACKEND=smtp, production's default) refuses to start without.
+SMTP_REQUIRED = ("SMTP_HOST", "MAIL_FROM")
 
 
 class ConfigError(RuntimeError):
@@ -79,6 +87,17 @@ class Settings:
     ratelimit_storage_url: str = ""
     redeem_rate_limit: str = "10 per minute;50 per hour"
     http_timeout_seconds: float = 10.0
+    # Email: "outbox" in demo and test, "smtp" in production when unset.
+    mail_backend: str = "outbox"
+    mail_from: str = "B2B Learning Portal <no-reply@portal.example>"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    # STARTTLS upgrades a plain connection (port 587); SSL is TLS from the start (port 465).
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = 10.0
     session_cookie_secure: bool = False
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -86,6 +105,11 @@ class Settings:
     @property
     def uses_redis(self) -> bool:
         return self.job_runner == "rq"
+
+    @property
+    def captures_mail(self) -> bool:
+        """Email is kept in the database outbox (and shown at /outbox) instead of being sent."""
+        return self.mail_backend == "outbox"
 
 
 _ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings) if f.name not in {"mode", "extra"}}
@@ -103,6 +127,11 @@ def _coerce(name: str, raw: str) -> Any:
             return float(raw)
         except ValueError as exc:
             raise ConfigError(f"{name.upper()} must be a number, not {raw!r}") from exc
+    if kind == "int":
+        try:
+            return int(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{name.upper()} must be a whole number, not {raw!r}") from exc
     return raw
 
 
@@ -140,12 +169,23 @@ def load_settings(
         if key == "PORTAL_MODE":
             continue
         if attr in _ENV_NAMES:
-            given[attr] = value
+            # Overrides are usually typed already; text (e.g. SMTP_PORT="2525") is read like the environment.
+            given[attr] = _coerce(attr, value) if isinstance(value, str) else value
         else:
             extra[key] = value
 
+    given.setdefault("mail_backend", "smtp" if mode == "production" else "outbox")
+    given["mail_backend"] = str(given["mail_backend"]).strip().lower()
+    if given["mail_backend"] not in MAIL_BACKENDS:
+        raise ConfigError(
+            f"MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}, not {given['mail_backend']!r}"
+        )
+
     if mode == "production":
-        missing = [var for var in PRODUCTION_REQUIRED if not given.get(var.lower())]
+        required: tuple[str, ...] = PRODUCTION_REQUIRED
+        if given["mail_backend"] == "smtp":
+            required += SMTP_REQUIRED
+        missing = [var for var in required if not given.get(var.lower())]
         if missing:
             raise ConfigError(
                 "production mode refuses to start: set "
@@ -170,7 +210,30 @@ def load_settings(
         raise ConfigError(f"JOB_RUNNER must be 'rq' or 'inline', not {given['job_runner']!r}")
     if given["job_runner"] == "rq" and not given.get("redis_url"):
         raise ConfigError("JOB_RUNNER=rq needs REDIS_URL")
-    return replace(Settings(mode=mode, extra=extra), **given)
+    settings = replace(Settings(mode=mode, extra=extra), **given)
+    _check_mail(settings)
+    return settings
+
+
+def _check_mail(settings: Settings) -> None:
+    """Mail settings that cannot work are named at start-up, not at the first email."""
+    _, address = parseaddr(settings.mail_from)
+    if any(ch in settings.mail_from for ch in "\r\n") or "@" not in address:
+        raise ConfigError(
+            "MAIL_FROM must be an address such as 'Portal <no-reply@example.org>', "
+            f"not {settings.mail_from!r}"
+        )
+    if not 1 <= settings.smtp_port <= 65535:
+        raise ConfigError(f"SMTP_PORT must be between 1 and 65535, not {settings.smtp_port}")
+    if settings.smtp_ssl and settings.smtp_starttls:
+        raise ConfigError(
+            "SMTP_SSL and SMTP_STARTTLS exclude each other: SSL is TLS from the start (port 465), "
+            "STARTTLS upgrades a plain connection (port 587)"
+        )
+    if settings.smtp_timeout_seconds <= 0:
+        raise ConfigError("SMTP_TIMEOUT_SECONDS must be more than 0")
+    if settings.mail_backend == "smtp" and not settings.smtp_host:
+        raise ConfigError("MAIL_BACKEND=smtp needs SMTP_HOST")
 
 
 def normalize_database_url(url: str) -> str:

@@ -19,8 +19,11 @@ def template_globals() -> dict[str, Any]:
             )
         return bool(g.nav_is_org_admin)
 
+    settings = current_app.config["PORTAL"]
     return {
         "now": utcnow(),
-        "portal_mode": current_app.config["PORTAL"].mode,
+        "portal_mode": settings.mode,
         "nav_is_org_admin": is_org_admin() if current_user.is_authenticated else False,
+        # The demo outbox (/outbox) is in the nav while mail is captured and someone is signed in.
+        "nav_outbox": bool(settings.captures_mail and current_user.is_authenticated),
     }

@@ -7,7 +7,7 @@ import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, str_enum, utcnow
@@ -93,13 +93,17 @@ class Seat(Base):
     """One learner holding access to one contract; claimed under the contract row lock."""
 
     __tablename__ = "seats"
-    __table_args__ = (UniqueConstraint("contract_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("contract_id", "user_id"),
+        # The org admin's learners table: a contract's seats, newest claim first.
+        Index("ix_seats_contract_id_claimed_at", "contract_id", "claimed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     source: Mapped[SeatSource] = mapped_column(str_enum(SeatSource, "seat_source"))
-    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("code_redemptions.id"))
+    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("code_redemptions.id"), index=True)
     claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Seats are freed only by an explicit revoke, recorded with actor and reason (b2b-rules 6).
     revoked_at: Mapped[dt.datetime | None]

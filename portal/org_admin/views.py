@@ -1,16 +1,75 @@
-"""Organization admins' pages, scoped on the server to the organizations they manage."""
+"""Organization admins' pages, scoped on the server to the organizations they manage.
+
+Every route takes ``org_key`` and goes through ``org_admin_required``: a learner who manages nothing
+gets 403, an admin asking for another organization gets 404. Routes under a contract load it with
+``org_contract``, which also answers 404 unless the contract belongs to that organization.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from portal.core.access import managed_organization_ids, org_admin_required
 from portal.extensions import db
-from portal.models import Contract, Organization, Seat
+from portal.models import Contract, Organization
+from portal.org_admin.charts import usage_chart
+from portal.services.seat_usage import organization_usage
 
 bp = Blueprint("org_admin", __name__)
+MAX_PAGE = 100_000
+
+
+def page_arg(name: str = "page") -> int:
+    return min(MAX_PAGE, max(1, request.args.get(name, 1, type=int) or 1))
+
+
+def org_contract(organization: Organization, contract_id: int) -> Contract:
+    contract = db.session.scalar(
+        select(Contract).where(
+            Contract.id == contract_id, Contract.organization_id == organization.id
+        )
+    )
+    if contract is None:
+        abort(404)
+    return contract
+
+
+def org_contracts(organization: Organization) -> list[Contract]:
+    return list(
+        db.session.scalars(
+            select(Contract)
+            .where(Contract.organization_id == organization.id)
+            .order_by(Contract.active.desc(), Contract.name, Contract.id)
+        )
+    )
+
+
+def csv_response(rows: Iterable[list[str]], filename: str) -> Response:
+    """Stream ``rows`` as a CSV download, a few hundred rows per chunk."""
+    from flask import stream_with_context
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for n, row in enumerate(rows, start=1):
+            writer.writerow(row)
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/")
@@ -27,16 +86,15 @@ def index() -> str:
 @bp.get("/<org_key>/")
 @org_admin_required
 def overview(organization: Organization) -> str:
-    seats = (
-        select(Seat.contract_id, func.count(Seat.id).label("claimed"))
-        .where(Seat.revoked_at.is_(None))
-        .group_by(Seat.contract_id)
-        .subquery()
+    usages = organization_usage(organization)
+    charts = {usage.contract.id: usage_chart(usage) for usage in usages}
+    return render_template(
+        "org_admin/overview.html",
+        organization=organization,
+        usages=usages,
+        charts=charts,
+        alerts=[u for u in usages if u.alert and u.contract.active],
     )
-    rows = db.session.execute(
-        select(Contract, func.coalesce(seats.c.claimed, 0))
-        .outerjoin(seats, seats.c.contract_id == Contract.id)
-        .where(Contract.organization_id == organization.id)
-        .order_by(Contract.name)
-    ).all()
-    return render_template("org_admin/overview.html", organization=organization, rows=rows)
+
+
+from portal.org_admin import codes, learners  # noqa: E402,F401 - add their routes to bp

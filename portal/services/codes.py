@@ -18,6 +18,7 @@ from portal.models import (
     EnrollmentCode,
     MembershipType,
     RedemptionType,
+    Seat,
     utcnow,
 )
 from portal.services.audit import record_event
@@ -138,11 +139,21 @@ def _seat_codes(contract_id: int) -> Any:
 
 
 def _live_one_time(contract_id: int) -> Any:
-    """One-time seat codes that stand for a seat: usable ones, and used ones (a claimed seat)."""
+    """One-time seat codes that stand for a seat: usable ones, and used ones whose seat is still
+    held. A used code whose seat was revoked stands for nothing, so the freed seat gets a new code."""
+    seat_held = (
+        select(Seat.id)
+        .join(CodeRedemption, CodeRedemption.id == Seat.redemption_id)
+        .where(CodeRedemption.code_id == EnrollmentCode.id, Seat.revoked_at.is_(None))
+        .exists()
+    )
     return and_(
         _seat_codes(contract_id),
         EnrollmentCode.redemption_type == RedemptionType.ONE_TIME,
-        or_(EnrollmentCode.deactivated_at.is_(None), EnrollmentCode.times_redeemed > 0),
+        or_(
+            and_(EnrollmentCode.deactivated_at.is_(None), EnrollmentCode.times_redeemed == 0),
+            and_(EnrollmentCode.times_redeemed > 0, seat_held),
+        ),
     )
 
 
@@ -485,7 +496,12 @@ def csv_safe(value: object) -> str:
 
 def iter_export_rows(contract: Contract, base_url: str) -> Iterator[list[str]]:
     """The header, then one row per code with its redeem link, read in chunks of 2,000 through a
-    streaming cursor (a server-side cursor on PostgreSQL), so memory stays flat at any size."""
+    streaming cursor (a server-side cursor on PostgreSQL), so memory stays flat at any size.
+    The contract's id is read now: the rows stream after the request's commit has expired it."""
+    return _export_rows(contract.id, base_url)
+
+
+def _export_rows(contract_id: int, base_url: str) -> Iterator[list[str]]:
     yield EXPORT_HEADER
     base = base_url.rstrip("/")
     query = (
@@ -499,7 +515,7 @@ def iter_export_rows(contract: Contract, base_url: str) -> Iterator[list[str]]:
             EnrollmentCode.deactivated_at,
             EnrollmentCode.assigned_email,
         )
-        .where(EnrollmentCode.contract_id == contract.id)
+        .where(EnrollmentCode.contract_id == contract_id)
         .order_by(EnrollmentCode.id)
         .execution_options(yield_per=EXPORT_CHUNK)
     )

@@ -6,14 +6,17 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from portal.extensions import db
 from portal.models import (
+    CodeRedemption,
     Contract,
     ContractProgram,
     Course,
     CourseRun,
+    EdxSyncState,
+    Enrollment,
     EnrollmentCode,
     Membership,
     MembershipSource,
@@ -22,11 +25,13 @@ from portal.models import (
     Pacing,
     Program,
     ProgramCourse,
+    Seat,
+    SeatSource,
     User,
     utcnow,
 )
 from portal.services.audit import record_event
-from portal.services.codes import generate_codes
+from portal.services.codes import adjust_seat_codes, generate_codes
 
 # Keycloak ids of the demo realm's organizations (emulators/keycloak/realms/demo-realm.json).
 ORGANIZATIONS = [
@@ -89,11 +94,13 @@ CONTRACT_COURSEWARE: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def seed_demo(*, contract_runs: bool = False) -> dict[str, int]:
+def seed_demo(*, contract_runs: bool = False, seat_history: bool = False) -> dict[str, int]:
     """Create what is missing; never duplicates. Returns how many objects were created by kind.
 
     With ``contract_runs`` the demo contracts also get their courseware: contract runs whose creation
-    jobs clone the source runs in edX (the Open edX emulator in demo mode) once committed."""
+    jobs clone the source runs in edX (the Open edX emulator in demo mode) once committed. With
+    ``seat_history`` Acme's leadership contract gets six weeks of seat claims for the org admin's
+    dashboard."""
     created: dict[str, int] = {}
 
     def count(kind: str, was_created: bool) -> None:
@@ -218,12 +225,77 @@ def seed_demo(*, contract_runs: bool = False) -> dict[str, int]:
     )
     count("memberships", new)
 
+    leadership = db.session.scalar(select(Contract).where(Contract.slug == "acme-leadership"))
+    if seat_history and leadership is not None:
+        created["seat history"] = _seed_seat_history(leadership, now)
+
     if contract_runs:
         created["contract runs"] = _seed_contract_runs()
 
     if any(created.values()):
         record_event("demo.seeded", "portal", None, after=created, actor_kind="cli")
     return created
+
+
+SEAT_HISTORY = 20  # of the leadership contract's 25 seats, one revoked: 19 held, past 75%
+
+
+def _seed_seat_history(contract: Contract, now: dt.datetime) -> int:
+    """Colleagues of Ada's who took seats on ``contract`` over the last six weeks (so the org
+    admin's chart and alerts have something to show), one seat revoked with its reason, and two
+    codes assigned to people who have not used them yet. Only on a contract without seats."""
+    if db.session.scalar(select(func.count(Seat.id)).where(Seat.contract_id == contract.id)):
+        return 0
+    codes = list(
+        db.session.scalars(
+            select(EnrollmentCode)
+            .where(EnrollmentCode.contract_id == contract.id, EnrollmentCode.times_redeemed == 0)
+            .order_by(EnrollmentCode.id)
+            .limit(SEAT_HISTORY + 3)
+        )
+    )
+    if len(codes) < SEAT_HISTORY + 3:
+        return 0
+    for n, code in enumerate(codes[:SEAT_HISTORY]):
+        user, _ = _get_or_create(
+            User,
+            {"email": f"colleague{n + 1:02d}@acme.example"},
+            name=f"{DEMO_FIRST_NAMES[n % len(DEMO_FIRST_NAMES)]} Colleague",
+        )
+        _get_or_create(
+            Membership,
+            {"user_id": user.id, "organization_id": contract.organization_id},
+            source=MembershipSource.SSO,
+        )
+        claimed = now - dt.timedelta(days=40 - 2 * n, hours=n % 7)
+        redemption = CodeRedemption(
+            code_id=code.id, user_id=user.id, contract_id=contract.id, redeemed_at=claimed
+        )
+        db.session.add(redemption)
+        db.session.flush()
+        code.times_redeemed = 1
+        seat = Seat(
+            contract_id=contract.id,
+            user_id=user.id,
+            source=SeatSource.CODE,
+            redemption_id=redemption.id,
+            claimed_at=claimed,
+        )
+        if n == 3:
+            seat.revoked_at = claimed + dt.timedelta(days=9)
+            seat.revoke_reason = "Moved to another team"
+        db.session.add(seat)
+    for n, code in enumerate(codes[SEAT_HISTORY : SEAT_HISTORY + 2]):
+        code.assigned_email = f"invited{n + 1}@acme.example"
+        code.assigned_at = now - dt.timedelta(days=2 - n)
+    db.session.flush()
+    adjust_seat_codes(
+        contract
+    )  # the revoked seat's code stands for nothing: a fresh one replaces it
+    return SEAT_HISTORY
+
+
+DEMO_FIRST_NAMES = ["Anita", "Boris", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivo"]
 
 
 def _seed_contract_runs() -> int:
@@ -279,3 +351,58 @@ def sample_codes(per_contract: int = 2) -> list[tuple[str, str, str]]:
         )
         rows.extend((contract.name, contract.membership_type.value, code) for code in codes)
     return rows
+
+
+def add_bulk_learners(
+    contract: Contract, run: CourseRun | None, count: int, *, prefix: str = "bulk"
+) -> None:
+    """``count`` learners, each with a seat on ``contract`` (claimed over the last 50 days) and an
+    active enrollment in ``run``, inserted in bulk (5,000 rows a statement) and committed: data
+    for query-count tests and the org admin benchmark. It bypasses the seat limit on purpose."""
+    s = db.session
+    now = utcnow()
+    for offset in range(0, count, 5000):
+        n = min(5000, count - offset)
+        ids = list(
+            s.scalars(
+                insert(User).returning(User.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "email": f"{prefix}-{offset + k}@example.com",
+                        "name": f"Learner {offset + k}",
+                        "created_at": now,
+                    }
+                    for k in range(n)
+                ],
+            )
+        )
+        s.execute(
+            insert(Seat),
+            [
+                {
+                    "contract_id": contract.id,
+                    "user_id": i,
+                    "source": SeatSource.CODE,
+                    "claimed_at": now - dt.timedelta(days=i % 50, minutes=i % 1440),
+                }
+                for i in ids
+            ],
+        )
+        if run is not None:
+            s.execute(
+                insert(Enrollment),
+                [
+                    {
+                        "user_id": i,
+                        "course_run_id": run.id,
+                        "contract_id": contract.id,
+                        "mode": "verified",
+                        "active": True,
+                        "edx_state": EdxSyncState.SYNCED,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+    s.commit()

@@ -180,6 +180,13 @@ def unenroll(user: User, enrollment_id: int) -> Enrollment:
     enrollment = db.session.get(Enrollment, enrollment_id)
     if enrollment is None or enrollment.user_id != user.id:
         raise NotFound("That enrollment does not exist.")
+    return deactivate_enrollment(enrollment)
+
+
+def deactivate_enrollment(
+    enrollment: Enrollment, *, organization_id: int | None = None, reason: str = ""
+) -> Enrollment:
+    """End an enrollment here and queue its deactivation in edX (the job checks edX first)."""
     if not enrollment.active:
         return enrollment
     enrollment.active = False
@@ -191,14 +198,25 @@ def unenroll(user: User, enrollment_id: int) -> Enrollment:
         {"enrollment_id": enrollment.id},
         object_type="enrollment",
         object_id=enrollment.id,
+        organization_id=organization_id,
     )
     record_event(
         "enrollment.deactivated",
         "enrollment",
         enrollment.id,
-        after={"user_id": user.id, "course_run_id": enrollment.course_run_id},
+        organization_id=organization_id,
+        after={"user_id": enrollment.user_id, "course_run_id": enrollment.course_run_id},
+        reason=reason,
     )
     return enrollment
 
 
-__all__ = ["DomainError", "EnrollResult", "enroll", "enroll_program", "enroll_runs", "unenroll"]
+__all__ = [
+    "DomainError",
+    "EnrollResult",
+    "deactivate_enrollment",
+    "enroll",
+    "enroll_program",
+    "enroll_runs",
+    "unenroll",
+]

@@ -28,7 +28,7 @@ def count(model: Any) -> int:
 
 def test_seed_demo_is_realistic_and_idempotent(app: Flask) -> None:
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["seed-demo", "--no-contract-runs"])
+    first = runner.invoke(args=["seed-demo", "--no-contract-runs", "--no-seat-history"])
     assert first.exit_code == 0, first.output
     assert "Created:" in first.output
     snapshot = {
@@ -45,12 +45,33 @@ def test_seed_demo_is_realistic_and_idempotent(app: Flask) -> None:
     admin = db.session.scalar(select(User).where(User.email == "admin@acme.example"))
     assert db.session.scalar(select(Membership.is_manager).where(Membership.user_id == admin.id))
 
-    second = runner.invoke(args=["seed-demo", "--no-contract-runs"])
+    second = runner.invoke(args=["seed-demo", "--no-contract-runs", "--no-seat-history"])
     assert second.exit_code == 0
     assert "nothing created" in second.output
     assert {
         m.__name__: count(m) for m in (Organization, Contract, EnrollmentCode, User, Program)
     } == snapshot
+
+
+def test_seed_demo_seat_history_feeds_the_org_admin_dashboard(app: Flask) -> None:
+    from portal.models import Seat
+    from portal.services import codes as code_service
+    from portal.services.seat_usage import organization_usage
+
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo", "--no-contract-runs"])
+    assert first.exit_code == 0 and "20 seat history" in first.output
+    acme = db.session.scalar(select(Organization).where(Organization.key == "ACME"))
+    usage = {u.contract.slug: u for u in organization_usage(acme)}["acme-leadership"]
+    assert usage.claimed == 19 and usage.alert == "high"  # one of twenty was revoked
+    assert sum(day.claims for day in usage.days) == 20 and usage.days[-1].in_use == 19
+    revoked = db.session.scalar(select(Seat).where(Seat.revoked_at.is_not(None)))
+    assert revoked.revoke_reason == "Moved to another team"
+    plan = code_service.seat_code_plan(usage.contract)
+    assert plan.live == 25 and plan.to_add == 0  # the revoked seat's code was replaced
+    again = runner.invoke(args=["seed-demo", "--no-contract-runs"])
+    assert "nothing created" in again.output
+    assert db.session.scalar(select(func.count(Seat.id))) == 20
 
 
 def test_grant_staff(app: Flask) -> None:

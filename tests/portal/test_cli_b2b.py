@@ -15,12 +15,16 @@ from sqlalchemy import func, select
 from portal.models import (
     AuditEvent,
     BackgroundJob,
+    CodeRedemption,
     Contract,
     CourseRun,
     EnrollmentCode,
     MembershipType,
     Organization,
     RedemptionType,
+    Seat,
+    SeatSource,
+    User,
     utcnow,
 )
 from portal.services.demo_data import seed_demo
@@ -392,7 +396,21 @@ def test_codes_validate_reports_and_fixes(app: Flask, db: Any, demo: None) -> No
     )
     kept = {codes[0].id, codes[1].id}
     codes[0].assigned_email = "kept@acme.example"  # the newest: never removed
-    codes[1].times_redeemed = 1  # used: never removed
+    codes[1].times_redeemed = 1  # used (its seat held): never removed
+    holder = User(email="holder@acme.example")
+    db.session.add(holder)
+    db.session.flush()
+    redemption = CodeRedemption(code_id=codes[1].id, user_id=holder.id, contract_id=over.id)
+    db.session.add(redemption)
+    db.session.flush()
+    db.session.add(
+        Seat(
+            contract_id=over.id,
+            user_id=holder.id,
+            source=SeatSource.CODE,
+            redemption_id=redemption.id,
+        )
+    )
     removable = {c.id for c in codes[2:7]}
     db.session.commit()
     out = refused(app, "codes", "validate")

@@ -39,6 +39,8 @@ PRODUCTION_ENV = {
     "CYBERSOURCE_PROFILE_ID": "profile",
     "CYBERSOURCE_ACCESS_KEY": "access",
     "CYBERSOURCE_SECRET_KEY": "secret",
+    "SMTP_HOST": "smtp.example.org",
+    "MAIL_FROM": "Learning Portal <no-reply@example.org>",
 }
 
 

@@ -1,0 +1,123 @@
+"""The seat usage chart as plain SVG geometry, drawn by the template with no script at all (the
+Content-Security-Policy stays strict): seats in use at the end of each day against the limit, and
+below it the seats claimed each day."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from portal.services.seat_usage import ContractUsage
+
+WIDTH = 640
+LEFT = 44  # room for the y-axis labels
+RIGHT = 12
+TOP = 14
+USE_HEIGHT = 140
+GAP = 30
+BAR_HEIGHT = 56
+BOTTOM = 22
+HEIGHT = TOP + USE_HEIGHT + GAP + BAR_HEIGHT + BOTTOM
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+
+
+@dataclass
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass
+class UsageChart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    line: str = ""  # polyline points of seats in use
+    area: str = ""  # closed path under the line
+    limit_y: float | None = None
+    limit_label: str = ""
+    bars: list[Bar] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    bar_ticks: list[Tick] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+    summary: str = ""
+    plot_left: int = LEFT
+    plot_right: int = WIDTH - RIGHT
+    use_top: int = TOP
+    use_bottom: int = TOP + USE_HEIGHT
+    bar_top: int = TOP + USE_HEIGHT + GAP
+    bar_bottom: int = TOP + USE_HEIGHT + GAP + BAR_HEIGHT
+
+
+def _nice_max(value: int) -> int:
+    """The next 'round' number at or above ``value`` (1, 2, 5 times a power of ten)."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+def usage_chart(usage: ContractUsage) -> UsageChart:
+    days = usage.days
+    chart = UsageChart()
+    if not days:
+        return chart
+    plot_width = chart.plot_right - chart.plot_left
+    step = plot_width / len(days)
+    peak = max(max(d.in_use for d in days), usage.limit or 0)
+    y_max = _nice_max(math.ceil(peak * 1.1) if peak else 1)
+
+    def y_use(value: int) -> float:
+        return round(chart.use_bottom - (value / y_max) * USE_HEIGHT, 1)
+
+    points = [
+        (round(chart.plot_left + step * (i + 0.5), 1), y_use(d.in_use)) for i, d in enumerate(days)
+    ]
+    chart.line = " ".join(f"{x},{y}" for x, y in points)
+    chart.area = (
+        f"M{points[0][0]},{chart.use_bottom} "
+        + " ".join(f"L{x},{y}" for x, y in points)
+        + f" L{points[-1][0]},{chart.use_bottom} Z"
+    )
+    if usage.limit is not None:
+        chart.limit_y = y_use(usage.limit)
+        chart.limit_label = f"limit {usage.limit:,}"
+    chart.y_ticks = [Tick(y_use(v), f"{v:,}") for v in (0, y_max // 2, y_max) if v or y_max]
+
+    most = max(d.claims for d in days)
+    bar_max = _nice_max(most)
+    for i, d in enumerate(days):
+        height = round((d.claims / bar_max) * BAR_HEIGHT, 1) if d.claims else 0
+        chart.bars.append(
+            Bar(
+                x=round(chart.plot_left + step * i + step * 0.15, 1),
+                y=round(chart.bar_bottom - height, 1),
+                width=round(step * 0.7, 1),
+                height=height,
+                title=f"{d.day:%d %b}: {d.claims} claimed, {d.revokes} revoked, {d.in_use} in use",
+            )
+        )
+    chart.bar_ticks = [Tick(chart.bar_bottom, "0"), Tick(chart.bar_top, f"{bar_max:,}")]
+    every = max(1, len(days) // 6)
+    chart.x_ticks = [
+        Tick(round(chart.plot_left + step * (i + 0.5), 1), f"{d.day:%d %b}")
+        for i, d in enumerate(days)
+        if i % every == 0 or i == len(days) - 1
+    ][-7:]
+    claimed = sum(d.claims for d in days)
+    chart.summary = (
+        f"{usage.claimed:,} seats in use"
+        + (f" of {usage.limit:,}" if usage.limit is not None else "")
+        + f"; {claimed:,} claimed in the last {len(days)} days."
+    )
+    return chart

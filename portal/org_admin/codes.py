@@ -1,0 +1,220 @@
+"""Org admins' codes pages: the codes of a contract by status, assigning codes to one address or a
+CSV of addresses (with a result per row), reminding, revoking an unused assignment, and the CSV of
+every code with its redeem link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.core.access import org_admin_required
+from portal.extensions import db
+from portal.models import Contract, Organization, utcnow
+from portal.org_admin import forms as upload_forms
+from portal.org_admin.forms import (
+    AssignForm,
+    BulkAssignForm,
+    ConfirmForm,
+    CsvInvalid,
+    read_addresses,
+)
+from portal.org_admin.views import bp, csv_response, org_contract, page_arg
+from portal.services import code_assignment as assignment
+from portal.services import codes as code_service
+from portal.services.audit import record_event
+from portal.services.errors import DomainError
+
+Rendered = tuple[str, int] | str
+PER_PAGE = 50
+
+
+def _base_url() -> str:
+    return str(current_app.config["PORTAL"].public_base_url)
+
+
+def _codes_url(organization: Organization, contract: Contract, **args: Any) -> str:
+    return url_for("org_admin.codes", org_key=organization.key, contract_id=contract.id, **args)
+
+
+def _refusal(organization: Organization, contract: Contract) -> str | None:
+    try:
+        assignment.check_assignable(contract, organization)
+    except DomainError as exc:
+        return exc.message
+    return None
+
+
+def _codes_page(
+    organization: Organization,
+    contract: Contract,
+    form: AssignForm | None = None,
+    default_status: str = "unused",
+) -> str:
+    status = request.args.get("status", default_status)
+    if status not in assignment.CODE_STATUSES:
+        status = "unused"
+    q = (request.args.get("q") or "").strip()[:200]
+    page = page_arg()
+    rows, total = assignment.list_codes(contract, status, q, page=page, per_page=PER_PAGE)
+    return render_template(
+        "org_admin/codes.html",
+        organization=organization,
+        contract=contract,
+        counts=code_service.code_counts(contract),
+        assignable=assignment.assignable_count(contract),
+        refusal=_refusal(organization, contract),
+        status=status,
+        statuses=assignment.CODE_STATUSES,
+        q=q,
+        rows=rows,
+        total=total,
+        page=page,
+        has_next=page * PER_PAGE < total,
+        form=form or AssignForm(formdata=None),
+        action_form=ConfirmForm(formdata=None),
+    )
+
+
+@bp.get("/<org_key>/contracts/<int:contract_id>/codes")
+@org_admin_required
+def codes(organization: Organization, contract_id: int) -> str:
+    return _codes_page(organization, org_contract(organization, contract_id))
+
+
+@bp.post("/<org_key>/contracts/<int:contract_id>/codes/assign")
+@org_admin_required
+def assign(organization: Organization, contract_id: int) -> Rendered | Response:
+    contract = org_contract(organization, contract_id)
+    form = AssignForm()
+    if not form.validate_on_submit():
+        return _codes_page(organization, contract, form), 400
+    try:
+        [result] = assignment.assign_codes(
+            contract.id, [form.email.data or ""], actor=current_user, base_url=_base_url()
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _codes_page(organization, contract, form), exc.status
+    if result.outcome is not assignment.AssignOutcome.ASSIGNED:
+        db.session.rollback()
+        form.email.errors = [f"{result.label}: {result.detail}"]
+        status = 400 if result.outcome is assignment.AssignOutcome.INVALID_EMAIL else 409
+        return _codes_page(organization, contract, form), status
+    db.session.commit()
+    flash(
+        f"Code {result.code} assigned to {result.email}; the invitation is on its way.", "success"
+    )
+    return redirect(_codes_url(organization, contract, status="assigned"))
+
+
+@bp.route("/<org_key>/contracts/<int:contract_id>/codes/assign-bulk", methods=["GET", "POST"])
+@org_admin_required
+def assign_bulk(organization: Organization, contract_id: int) -> Rendered:
+    contract = org_contract(organization, contract_id)
+    form = BulkAssignForm()
+    values: dict[str, Any] = {
+        "organization": organization,
+        "contract": contract,
+        "form": form,
+        "refusal": _refusal(organization, contract),
+        "assignable": assignment.assignable_count(contract),
+        "results": None,
+    }
+    if not form.validate_on_submit():
+        page = render_template("org_admin/assign_bulk.html", **values)
+        return (page, 400) if form.is_submitted() else page
+    try:
+        addresses = read_addresses(form.file.data.read(upload_forms.MAX_UPLOAD + 1))
+        results = assignment.assign_codes(
+            contract.id, addresses, actor=current_user, base_url=_base_url()
+        )
+    except CsvInvalid as exc:
+        form.file.errors = [str(exc)]
+        return render_template("org_admin/assign_bulk.html", **values), 400
+    except DomainError as exc:
+        db.session.rollback()
+        form.file.errors = [exc.message]
+        return render_template("org_admin/assign_bulk.html", **values), exc.status
+    db.session.commit()
+    summary: dict[str, int] = {}
+    for result in results:
+        summary[result.label] = summary.get(result.label, 0) + 1
+    values.update(
+        results=results,
+        summary=summary,
+        assignable=assignment.assignable_count(contract),
+        form=BulkAssignForm(formdata=None),
+    )
+    return render_template("org_admin/assign_bulk.html", **values)
+
+
+@bp.post("/<org_key>/contracts/<int:contract_id>/codes/<int:code_id>/remind")
+@org_admin_required
+def remind(organization: Organization, contract_id: int, code_id: int) -> Rendered | Response:
+    contract = org_contract(organization, contract_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        code = assignment.remind(contract.id, code_id, base_url=_base_url())
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(exc.message, "error")
+        return _codes_page(organization, contract, default_status="assigned"), exc.status
+    db.session.commit()
+    flash(f"Reminder sent to {code.assigned_email}.", "success")
+    return redirect(_codes_url(organization, contract, status="assigned"))
+
+
+@bp.route(
+    "/<org_key>/contracts/<int:contract_id>/codes/<int:code_id>/revoke-assignment",
+    methods=["GET", "POST"],
+)
+@org_admin_required
+def revoke_assignment(
+    organization: Organization, contract_id: int, code_id: int
+) -> Rendered | Response:
+    contract = org_contract(organization, contract_id)
+    code = db.session.get(code_service.EnrollmentCode, code_id)
+    if code is None or code.contract_id != contract.id:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            old, new = assignment.revoke_assignment(contract.id, code.id)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return _codes_page(organization, contract, default_status="assigned"), exc.status
+        db.session.commit()
+        flash(
+            f"Code {old.code} no longer works and {old.assigned_email} can't use it. "
+            f"A fresh code ({new.code}) took its place.",
+            "success",
+        )
+        return redirect(_codes_url(organization, contract, status="assigned"))
+    page = render_template(
+        "org_admin/revoke_assignment.html",
+        organization=organization,
+        contract=contract,
+        code=code,
+        form=form,
+        back=_codes_url(organization, contract, status="assigned"),
+    )
+    return (page, 400) if form.is_submitted() else page
+
+
+@bp.get("/<org_key>/contracts/<int:contract_id>/codes.csv")
+@org_admin_required
+def codes_export(organization: Organization, contract_id: int) -> Response:
+    contract = org_contract(organization, contract_id)
+    rows = code_service.iter_export_rows(contract, _base_url())
+    filename = f"codes-{organization.key}-{contract.slug}-{utcnow():%Y%m%d}.csv"
+    record_event("codes.exported", "contract", contract.id, organization_id=organization.id)
+    db.session.commit()
+    return csv_response(rows, filename)

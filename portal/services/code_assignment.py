@@ -1,0 +1,426 @@
+"""Org admins hand out codes by email (b2b-rules sections 1.5 and 9): assign an unused one-time code
+to an address and send the invitation with its redeem link, remind, or revoke an unused assignment.
+
+Assignments run under the contract's row lock, so two admins assigning at once never hand out the
+same code or assign one address twice. Revoking an assignment deactivates the code (its link stops
+working) and puts an identical fresh code in its place, so the contract keeps as many usable codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from flask import render_template
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from portal.extensions import db
+from portal.models import (
+    CodeRedemption,
+    Contract,
+    EnrollmentCode,
+    MembershipType,
+    Organization,
+    RedemptionType,
+    Seat,
+    User,
+    utcnow,
+)
+from portal.services import codes as code_service
+from portal.services.audit import record_event
+from portal.services.contract_runs import lock_contract
+from portal.services.errors import Conflict, DomainError, NotFound
+from portal.services.mail import queue_email
+
+MAX_BULK = 1000
+REMIND_INTERVAL = dt.timedelta(hours=1)
+
+
+class AssignOutcome(enum.StrEnum):
+    ASSIGNED = "assigned"
+    ALREADY_ASSIGNED = "already_assigned"
+    HAS_SEAT = "already_has_seat"
+    INVALID_EMAIL = "invalid_email"
+    NO_CODES_LEFT = "no_codes_left"
+
+
+OUTCOME_LABELS = {
+    AssignOutcome.ASSIGNED: "Assigned, invitation sent",
+    AssignOutcome.ALREADY_ASSIGNED: "Already assigned",
+    AssignOutcome.HAS_SEAT: "Already has a seat",
+    AssignOutcome.INVALID_EMAIL: "Invalid email",
+    AssignOutcome.NO_CODES_LEFT: "No codes left",
+}
+
+
+@dataclass
+class AssignResult:
+    line: int
+    given: str
+    email: str
+    outcome: AssignOutcome
+    detail: str = ""
+    code: str = ""
+
+    @property
+    def label(self) -> str:
+        return OUTCOME_LABELS[self.outcome]
+
+
+class AssignRefused(DomainError):
+    code = "assign_refused"
+    status = 409
+
+
+def check_assignable(contract: Contract, org: Organization) -> None:
+    """Codes can be handed out only on a contract entered with codes that still takes learners."""
+    if not code_service.needs_seat_codes(contract.membership_type, contract.is_paid):
+        raise AssignRefused(
+            f"{contract.name} needs no codes: {org.name} members get access by signing in with "
+            f"{org.name}'s own account."
+        )
+    if not org.active or not contract.active:
+        raise AssignRefused(f"{contract.name} is not active, so its codes cannot be handed out.")
+    if contract.end_at and utcnow() >= contract.end_at:
+        raise AssignRefused(f"{contract.name} has ended, so its codes cannot be handed out.")
+
+
+def _fresh() -> list[ColumnElement[bool]]:
+    return [EnrollmentCode.deactivated_at.is_(None), EnrollmentCode.times_redeemed == 0]
+
+
+def assignable_filter(contract_id: int) -> ColumnElement[bool]:
+    """Unused, unassigned, active one-time codes that have not expired."""
+    return and_(
+        EnrollmentCode.contract_id == contract_id,
+        EnrollmentCode.redemption_type == RedemptionType.ONE_TIME,
+        EnrollmentCode.assigned_email.is_(None),
+        or_(EnrollmentCode.expires_at.is_(None), EnrollmentCode.expires_at > utcnow()),
+        *_fresh(),
+    )
+
+
+def assignable_count(contract: Contract) -> int:
+    return int(
+        db.session.scalar(
+            select(func.count(EnrollmentCode.id)).where(assignable_filter(contract.id))
+        )
+        or 0
+    )
+
+
+def normalize_address(raw: str) -> str | None:
+    """A deliverable-looking address, lower-cased; None when it is not an email address."""
+    text = (raw or "").strip()
+    if not text or len(text) > 254 or any(ch in text for ch in "\r\n\t,;<>\"'"):
+        return None
+    try:
+        return validate_email(text, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+def _send(
+    code: EnrollmentCode, contract: Contract, org: Organization, base_url: str, *, reminder: bool
+) -> None:
+    link = f"{base_url.rstrip('/')}/redeem/{code.code}"
+    values = {
+        "code": code.code,
+        "link": link,
+        "contract": contract,
+        "organization": org,
+        "reminder": reminder,
+        "managed": contract.membership_type is MembershipType.MANAGED,
+        "expires_at": code.expires_at,
+    }
+    subject = (
+        f"Reminder: your seat on {contract.name} is waiting"
+        if reminder
+        else f"{org.name} invites you to {contract.name}"
+    )
+    queue_email(
+        code.assigned_email or "",
+        subject,
+        render_template("email/invitation.txt", **values),
+        body_html=render_template("email/invitation.html", **values),
+        organization_id=org.id,
+    )
+
+
+def assign_codes(
+    contract_id: int, addresses: Sequence[str], *, actor: User, base_url: str
+) -> list[AssignResult]:
+    """Assign one code per address, in order, and queue each invitation; the caller commits.
+
+    Every address gets its own result: assigned, already assigned (an unused code of this contract
+    is assigned to it, or it appeared earlier in the list), already has a seat, invalid email, or
+    no codes left. Nothing is written for rows that are not assigned.
+    """
+    if len(addresses) > MAX_BULK:
+        raise DomainError(f"Assign at most {MAX_BULK:,} addresses at a time.")
+    contract = lock_contract(contract_id)
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+    check_assignable(contract, org)
+
+    results = [
+        AssignResult(n, given, normalize_address(given) or "", AssignOutcome.ASSIGNED)
+        for n, given in enumerate(addresses, start=1)
+    ]
+    emails = {r.email for r in results if r.email}
+    assigned = (
+        set(
+            db.session.scalars(
+                select(EnrollmentCode.assigned_email).where(
+                    EnrollmentCode.contract_id == contract.id,
+                    EnrollmentCode.assigned_email.in_(emails),
+                    *_fresh(),
+                )
+            )
+        )
+        if emails
+        else set()
+    )
+    seated = (
+        set(
+            db.session.scalars(
+                select(User.email)
+                .join(Seat, Seat.user_id == User.id)
+                .where(
+                    Seat.contract_id == contract.id,
+                    Seat.revoked_at.is_(None),
+                    User.email.in_(emails),
+                )
+            )
+        )
+        if emails
+        else set()
+    )
+    wanted: list[AssignResult] = []
+    for result in results:
+        if not result.email:
+            result.outcome = AssignOutcome.INVALID_EMAIL
+            result.detail = "Not an email address."
+        elif result.email in seated:
+            result.outcome = AssignOutcome.HAS_SEAT
+            result.detail = "This person already holds a seat on the contract."
+        elif result.email in assigned:
+            result.outcome = AssignOutcome.ALREADY_ASSIGNED
+            result.detail = "An unused code of this contract is already assigned to this address."
+        else:
+            assigned.add(result.email)
+            wanted.append(result)
+    codes = (
+        list(
+            db.session.scalars(
+                select(EnrollmentCode)
+                .where(assignable_filter(contract.id))
+                .order_by(EnrollmentCode.for_seat.desc(), EnrollmentCode.id)
+                .limit(len(wanted))
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if wanted
+        else []
+    )
+    now = utcnow()
+    for result, code in zip(wanted, codes, strict=False):
+        code.assigned_email = result.email
+        code.assigned_at = now
+        code.assigned_by_id = actor.id
+        code.reminded_at = None
+        result.code = code.code
+        _send(code, contract, org, base_url, reminder=False)
+    for result in wanted[len(codes) :]:
+        result.outcome = AssignOutcome.NO_CODES_LEFT
+        result.detail = "Every code of this contract is used or assigned."
+    db.session.flush()
+    done = [r for r in results if r.outcome is AssignOutcome.ASSIGNED]
+    if done:
+        record_event(
+            "code.assigned",
+            "contract",
+            contract.id,
+            organization_id=org.id,
+            after={
+                "count": len(done),
+                "assignments": [{"email": r.email, "code": r.code} for r in done[:100]],
+            },
+        )
+    return results
+
+
+def _assigned_code(contract: Contract, code_id: int) -> EnrollmentCode:
+    code = db.session.scalar(
+        select(EnrollmentCode)
+        .where(EnrollmentCode.id == code_id, EnrollmentCode.contract_id == contract.id)
+        .with_for_update()
+    )
+    if code is None:
+        raise NotFound("That code is not on this contract.")
+    if code.assigned_email is None:
+        raise Conflict(f"Code {code.code} is not assigned to anyone.")
+    if code.times_redeemed > 0:
+        raise Conflict(f"{code.assigned_email} has already used code {code.code}.")
+    if code.deactivated_at is not None:
+        raise Conflict(f"Code {code.code} is deactivated.")
+    return code
+
+
+def remind(contract_id: int, code_id: int, *, base_url: str) -> EnrollmentCode:
+    """Send the invitation again, at most once an hour per code."""
+    contract = lock_contract(contract_id)
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+    check_assignable(contract, org)
+    code = _assigned_code(contract, code_id)
+    now = utcnow()
+    last = (
+        max(t for t in (code.assigned_at, code.reminded_at) if t is not None)
+        if (code.assigned_at or code.reminded_at)
+        else None
+    )
+    if last is not None and now - last < REMIND_INTERVAL:
+        minutes = int((REMIND_INTERVAL - (now - last)).total_seconds() // 60) + 1
+        raise Conflict(
+            f"{code.assigned_email} was sent this code less than an hour ago. You can remind them "
+            f"again in {minutes} minute(s)."
+        )
+    code.reminded_at = now
+    _send(code, contract, org, base_url, reminder=True)
+    record_event(
+        "code.reminded",
+        "enrollment_code",
+        code.id,
+        organization_id=org.id,
+        after={"email": code.assigned_email},
+    )
+    return code
+
+
+def revoke_assignment(contract_id: int, code_id: int) -> tuple[EnrollmentCode, EnrollmentCode]:
+    """Deactivate an assigned, unused code (its link stops working) and add an unassigned
+    replacement with the same terms. Returns (old, new)."""
+    contract = lock_contract(contract_id)
+    code = _assigned_code(contract, code_id)
+    now = utcnow()
+    code.deactivated_at = now
+    replacement = EnrollmentCode(
+        code=code_service.new_code(),
+        contract_id=contract.id,
+        redemption_type=code.redemption_type,
+        max_uses=code.max_uses,
+        times_redeemed=0,
+        activates_at=code.activates_at,
+        expires_at=code.expires_at,
+        amount=code.amount,
+        for_seat=code.for_seat,
+        batch=code.batch,
+        created_at=now,
+    )
+    db.session.add(replacement)
+    db.session.flush()
+    record_event(
+        "code.assignment_revoked",
+        "enrollment_code",
+        code.id,
+        organization_id=contract.organization_id,
+        before={"code": code.code, "assigned_email": code.assigned_email},
+        after={"deactivated_at": now.isoformat(), "replacement_code_id": replacement.id},
+    )
+    return code, replacement
+
+
+# --------------------------------------------------------------------------- the codes table
+CODE_STATUSES = ("unused", "assigned", "used", "deactivated", "all")
+REDEEMERS_SHOWN = 3
+
+
+@dataclass
+class Redeemer:
+    email: str
+    name: str
+    redeemed_at: dt.datetime
+
+
+@dataclass
+class CodeRow:
+    code: EnrollmentCode
+    redeemers: list[Redeemer]
+
+    @property
+    def status(self) -> str:
+        code = self.code
+        if code.times_redeemed > 0:
+            return "used"
+        if code.deactivated_at is not None:
+            return "deactivated"
+        return "assigned" if code.assigned_email else "unused"
+
+
+def _status_filter(status: str) -> list[ColumnElement[bool]]:
+    off = EnrollmentCode.deactivated_at.is_not(None)
+    if status == "unused":
+        return [*_fresh(), EnrollmentCode.assigned_email.is_(None)]
+    if status == "assigned":
+        return [*_fresh(), EnrollmentCode.assigned_email.is_not(None)]
+    if status == "used":
+        return [EnrollmentCode.times_redeemed > 0]
+    if status == "deactivated":
+        return [off, EnrollmentCode.times_redeemed == 0]
+    return []
+
+
+def list_codes(
+    contract: Contract, status: str, q: str, *, page: int = 1, per_page: int = 50
+) -> tuple[list[CodeRow], int]:
+    """A page of the contract's codes in ``status`` matching ``q`` (code or assigned email), each
+    with up to three people who used it; and the total. Two queries plus the count."""
+    query = select(EnrollmentCode).where(
+        EnrollmentCode.contract_id == contract.id, *_status_filter(status)
+    )
+    q = (q or "").strip()[:320]
+    if q:
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions = [EnrollmentCode.assigned_email.like(f"%{escaped}%", escape="\\")]
+        as_code = code_service.normalize_code(q)
+        if as_code:
+            conditions.append(EnrollmentCode.code.like(f"%{as_code}%"))
+        query = query.where(or_(*conditions))
+    total = int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    codes = list(
+        db.session.scalars(
+            query.order_by(EnrollmentCode.id.desc())
+            .offset((max(1, page) - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+    rows = [CodeRow(code, []) for code in codes]
+    used = {row.code.id: row for row in rows if row.code.times_redeemed > 0}
+    if used:
+        ranked = (
+            select(
+                CodeRedemption.code_id,
+                CodeRedemption.user_id,
+                CodeRedemption.redeemed_at,
+                func.row_number()
+                .over(
+                    partition_by=CodeRedemption.code_id,
+                    order_by=(CodeRedemption.redeemed_at, CodeRedemption.id),
+                )
+                .label("n"),
+            )
+            .where(CodeRedemption.code_id.in_(used))
+            .subquery()
+        )
+        for code_id, email, name, at in db.session.execute(
+            select(ranked.c.code_id, User.email, User.name, ranked.c.redeemed_at)
+            .join(User, User.id == ranked.c.user_id)
+            .where(ranked.c.n <= REDEEMERS_SHOWN)
+            .order_by(ranked.c.code_id, ranked.c.n)
+        ).all():
+            used[code_id].redeemers.append(Redeemer(email, name, at))
+    return rows, total

@@ -1,0 +1,279 @@
+"""An organization's learners as its admins see them: one row per seat (learner and contract), how
+the learner got access, when the seat was claimed, and their enrollments in the contract's runs.
+
+A page is three queries whatever the number of learners (the page of seats, their enrollments, the
+total); the CSV export streams the same view in chunks through a server-side cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from portal.extensions import db
+from portal.models import (
+    Contract,
+    CourseRun,
+    EdxSyncState,
+    Enrollment,
+    Seat,
+    SeatSource,
+    User,
+)
+from portal.services.codes import csv_safe
+
+PER_PAGE = 50
+EXPORT_CHUNK = 1000
+STATUSES = ("active", "revoked", "all")
+SOURCE_LABELS = {
+    SeatSource.AUTO: "SSO",
+    SeatSource.CODE: "Code",
+    SeatSource.ASSIGNED: "Assigned code",
+    SeatSource.STAFF: "Added by staff",
+}
+EXPORT_HEADER = [
+    "name",
+    "email",
+    "contract",
+    "access",
+    "seat claimed",
+    "seat status",
+    "revoked",
+    "revoke reason",
+    "enrollments",
+]
+
+
+@dataclass(frozen=True)
+class LearnerFilter:
+    contract_id: int | None = None
+    status: str = "active"
+    q: str = ""
+
+    @classmethod
+    def from_args(cls, args: Any, contract_ids: Sequence[int]) -> LearnerFilter:
+        """From query-string values; anything unknown falls back to the default view."""
+        raw = str(args.get("contract") or "")
+        contract_id = int(raw) if raw.isdigit() and int(raw) in contract_ids else None
+        status = str(args.get("status") or "active")
+        return cls(
+            contract_id=contract_id,
+            status=status if status in STATUSES else "active",
+            q=str(args.get("q") or "").strip()[:200],
+        )
+
+    def args(self) -> dict[str, Any]:
+        """The query-string form of this filter (for links to other pages and the CSV)."""
+        values: dict[str, Any] = {}
+        if self.contract_id:
+            values["contract"] = self.contract_id
+        if self.status != "active":
+            values["status"] = self.status
+        if self.q:
+            values["q"] = self.q
+        return values
+
+
+@dataclass
+class EnrollmentInfo:
+    course_key: str
+    title: str
+    state: str
+
+
+@dataclass
+class LearnerRow:
+    seat_id: int
+    contract_id: int
+    contract_name: str
+    user_id: int
+    name: str
+    email: str
+    source: SeatSource
+    claimed_at: dt.datetime
+    revoked_at: dt.datetime | None
+    revoke_reason: str | None
+    revoke_allowed: bool
+    enrollments: list[EnrollmentInfo] = field(default_factory=list)
+
+    @property
+    def access(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source.value)
+
+
+def enrollment_state(active: bool, edx_state: EdxSyncState) -> str:
+    """A learner-facing word for where an enrollment stands in edX."""
+    if not active:
+        return "unenrolled" if edx_state is EdxSyncState.SYNCED else "unenrolling"
+    return {
+        EdxSyncState.SYNCED: "enrolled",
+        EdxSyncState.PENDING: "enrolling",
+        EdxSyncState.RETRYING: "enrolling (retrying)",
+        EdxSyncState.FAILED: "enrollment failed",
+    }[edx_state]
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _base(contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFilter) -> Any:
+    """Seats on ``contracts`` (the organization's, loaded by the caller) in the filtered view.
+    Filtering by contract id lets the (contract, claimed) index serve the newest-first order."""
+    ids = [flt.contract_id] if flt.contract_id else [c.id for c in contracts]
+    query = (
+        select(
+            Seat.id,
+            Seat.contract_id,
+            User.id,
+            User.name,
+            User.email,
+            Seat.source,
+            Seat.claimed_at,
+            Seat.revoked_at,
+            Seat.revoke_reason,
+        )
+        .join(User, User.id == Seat.user_id)
+        .where(Seat.contract_id.in_(ids))
+    )
+    if flt.status == "active":
+        query = query.where(Seat.revoked_at.is_(None))
+    elif flt.status == "revoked":
+        query = query.where(Seat.revoked_at.is_not(None))
+    if flt.q:
+        pattern = _like(flt.q.lower())
+        query = query.where(
+            or_(
+                User.email.like(pattern, escape="\\"),
+                func.lower(User.name).like(pattern, escape="\\"),
+            )
+        )
+    return query
+
+
+@dataclass(frozen=True)
+class ContractInfo:
+    """What a learner row needs of its contract, copied out of the session (the CSV streams
+    after the request's commit, when ORM objects are expired)."""
+
+    id: int
+    name: str
+    seat_revoke_allowed: bool
+
+
+def _infos(contracts: Sequence[Contract]) -> dict[int, ContractInfo]:
+    return {c.id: ContractInfo(c.id, c.name, c.seat_revoke_allowed) for c in contracts}
+
+
+def _rows(raw: Sequence[Any], by_id: dict[int, ContractInfo]) -> list[LearnerRow]:
+    return [
+        LearnerRow(
+            seat_id=seat_id,
+            contract_id=contract_id,
+            contract_name=by_id[contract_id].name,
+            user_id=user_id,
+            name=name,
+            email=email,
+            source=source,
+            claimed_at=claimed_at,
+            revoked_at=revoked_at,
+            revoke_reason=reason,
+            revoke_allowed=by_id[contract_id].seat_revoke_allowed,
+        )
+        for seat_id, contract_id, user_id, name, email, source, claimed_at, revoked_at, reason in raw
+    ]
+
+
+def _attach_enrollments(rows: list[LearnerRow]) -> None:
+    """One query for the enrollments of every learner on ``rows`` in their contracts' runs."""
+    if not rows:
+        return
+    found: dict[tuple[int, int], list[EnrollmentInfo]] = defaultdict(list)
+    for user_id, contract_id, key, title, active, state in db.session.execute(
+        select(
+            Enrollment.user_id,
+            Enrollment.contract_id,
+            CourseRun.course_key,
+            CourseRun.title,
+            Enrollment.active,
+            Enrollment.edx_state,
+        )
+        .join(CourseRun, CourseRun.id == Enrollment.course_run_id)
+        .where(
+            Enrollment.user_id.in_({row.user_id for row in rows}),
+            Enrollment.contract_id.in_({row.contract_id for row in rows}),
+        )
+        .order_by(CourseRun.course_key)
+    ).all():
+        found[(user_id, contract_id or 0)].append(
+            EnrollmentInfo(key, title, enrollment_state(active, state))
+        )
+    for row in rows:
+        row.enrollments = found.get((row.user_id, row.contract_id), [])
+
+
+def learners_page(
+    contracts: Sequence[Contract], flt: LearnerFilter, page: int = 1, per_page: int = PER_PAGE
+) -> tuple[list[LearnerRow], int]:
+    """A page of seats (newest claim first) on ``contracts`` (one organization's) with their
+    enrollments, and the total matching."""
+    if not contracts:
+        return [], 0
+    base = _base(contracts, flt)
+    if flt.q:
+        counted = select(func.count()).select_from(base.subquery())
+    else:  # no search: count seats alone, without the join to users
+        counted = select(func.count()).select_from(base.with_only_columns(Seat.id).subquery())
+    total = int(db.session.scalar(counted) or 0)
+    rows = _rows(
+        db.session.execute(
+            base.order_by(Seat.claimed_at.desc(), Seat.id.desc())
+            .offset((max(1, page) - 1) * per_page)
+            .limit(per_page)
+        ).all(),
+        _infos(contracts),
+    )
+    _attach_enrollments(rows)
+    return rows, total
+
+
+def _date(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def iter_learner_rows(contracts: Sequence[Contract], flt: LearnerFilter) -> Iterator[list[str]]:
+    """The header, then one CSV row per seat in the filtered view, read ``EXPORT_CHUNK`` at a time
+    through a streaming cursor so memory stays flat at any size. Cells are formula-safe."""
+    return _export_rows(_infos(contracts), flt)
+
+
+def _export_rows(by_id: dict[int, ContractInfo], flt: LearnerFilter) -> Iterator[list[str]]:
+    yield EXPORT_HEADER
+    if not by_id:
+        return
+    query = (
+        _base(list(by_id.values()), flt)
+        .order_by(Seat.claimed_at.desc(), Seat.id.desc())
+        .execution_options(yield_per=EXPORT_CHUNK)
+    )
+    for chunk in db.session.execute(query).partitions():
+        rows = _rows(chunk, by_id)
+        _attach_enrollments(rows)
+        for row in rows:
+            yield [
+                csv_safe(row.name),
+                csv_safe(row.email),
+                csv_safe(row.contract_name),
+                csv_safe(row.access),
+                csv_safe(_date(row.claimed_at)),
+                "revoked" if row.revoked_at else "active",
+                csv_safe(_date(row.revoked_at)),
+                csv_safe(row.revoke_reason or ""),
+                csv_safe("; ".join(f"{e.course_key} ({e.state})" for e in row.enrollments)),
+            ]

@@ -1,0 +1,109 @@
+"""Revoking a learner's seat (b2b-rules section 6): seats are freed only by an explicit revoke by
+staff or an org admin, recorded with actor and reason.
+
+Revoking ends the learner's enrollments in the contract's runs (here at once, in edX by a job) so
+one seat never serves two people, and on a seat-limited code contract a fresh one-time code stands
+for the freed seat. Org admins may revoke only where the contract allows it; seats of ``auto``
+contracts come with SSO membership and are not revoked here (remove the membership instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from portal.extensions import db
+from portal.models import Contract, Enrollment, MembershipType, Seat, User, utcnow
+from portal.services import codes as code_service
+from portal.services.audit import record_event
+from portal.services.contract_runs import lock_contract
+from portal.services.enrollment import deactivate_enrollment
+from portal.services.errors import Conflict, DomainError, NotFound
+
+MAX_REASON = 500
+
+
+class RevokeRefused(DomainError):
+    code = "seat_revoke_refused"
+    status = 403
+
+
+@dataclass
+class SeatRevocation:
+    seat: Seat
+    enrollments_ended: int
+    codes_added: int
+
+
+def seat_for(contract: Contract, seat_id: int) -> Seat:
+    seat = db.session.scalar(
+        select(Seat).where(Seat.id == seat_id, Seat.contract_id == contract.id)
+    )
+    if seat is None:
+        raise NotFound("That learner has no seat on this contract.")
+    return seat
+
+
+def active_enrollments(seat: Seat) -> list[Enrollment]:
+    return list(
+        db.session.scalars(
+            select(Enrollment)
+            .options(joinedload(Enrollment.course_run))
+            .where(
+                Enrollment.user_id == seat.user_id,
+                Enrollment.contract_id == seat.contract_id,
+                Enrollment.active.is_(True),
+            )
+        )
+    )
+
+
+def check_revocable(contract: Contract, *, by_staff: bool) -> None:
+    if contract.membership_type is MembershipType.AUTO:
+        raise RevokeRefused(
+            f"Seats on {contract.name} come with membership of the organization (SSO): the learner "
+            "would get the seat back at their next enrollment. Remove them from the organization "
+            "instead."
+        )
+    if not by_staff and not contract.seat_revoke_allowed:
+        raise RevokeRefused(
+            f"{contract.name} does not let organization admins revoke seats. Ask the portal's "
+            "staff to revoke this seat."
+        )
+
+
+def revoke_seat(contract_id: int, seat_id: int, reason: str, *, actor: User) -> SeatRevocation:
+    """Revoke one seat with a reason; the caller commits."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Give a reason: it is recorded with the revocation.")
+    if len(reason) > MAX_REASON:
+        raise DomainError(f"Keep the reason under {MAX_REASON} characters.")
+    contract = lock_contract(contract_id)
+    check_revocable(contract, by_staff=actor.is_staff)
+    seat = seat_for(contract, seat_id)
+    if seat.revoked_at is not None:
+        raise Conflict("That seat was already revoked.")
+    seat.revoked_at = utcnow()
+    seat.revoked_by_id = actor.id
+    seat.revoke_reason = reason
+    ended = 0
+    for enrollment in active_enrollments(seat):
+        deactivate_enrollment(
+            enrollment, organization_id=contract.organization_id, reason="seat revoked"
+        )
+        ended += 1
+    db.session.flush()
+    record_event(
+        "seat.revoked",
+        "contract",
+        contract.id,
+        organization_id=contract.organization_id,
+        before={"user_id": seat.user_id, "source": seat.source.value},
+        after={"user_id": seat.user_id, "seat_id": seat.id, "enrollments_ended": ended},
+        reason=reason,
+    )
+    change = code_service.adjust_seat_codes(contract, add_limit=code_service.INLINE_MAX)
+    return SeatRevocation(seat, ended, change.added)
