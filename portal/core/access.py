@@ -21,6 +21,7 @@ PUBLIC_ENDPOINTS = {
     "static",
     "core.home",
     "core.healthz",
+    "core.favicon",
     # The payment provider posts these; neither relies on a session (the response is signed).
     "checkout.notify",
     "checkout.receipt",

@@ -46,6 +46,14 @@ def org_logo(org_key: str) -> Response:
 ALLOWED_LOGO_TYPES = {"image/png", "image/jpeg", "image/webp"}
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on pages that do not name an icon (error pages, downloads)."""
+    from flask import redirect, url_for
+
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """Database and Redis reachability, for load balancers and operators."""
