@@ -86,7 +86,8 @@ def redeem_submit() -> Response | tuple[str, int]:
             f"{result.organization.name}. Its courses are below.",
             "success",
         )
-    return redirect(url_for("learner.dashboard", _anchor=f"contract-{result.contract.id}"))
+    # No #fragment: the confirmation sits at the top of the page and must stay in view.
+    return redirect(url_for("learner.dashboard"))
 
 
 def _report(result: EnrollResult) -> Response:

@@ -57,14 +57,14 @@ class UsageChart:
 
 
 def _nice_max(value: int) -> int:
-    """The next 'round' number at or above ``value`` (1, 2, 5 times a power of ten)."""
+    """The axis top for ``value``: a multiple of a round step (1, 2 or 5 times a power of ten)
+    chosen so the axis has about four steps, e.g. 28 -> 30, 110 -> 120, 3 -> 3."""
     if value <= 1:
         return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power
+    raw = value / 4
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next((s * power for s in (1, 2, 5, 10) if raw <= s * power), 10 * power)
+    return int(math.ceil(value / step) * step)
 
 
 def usage_chart(usage: ContractUsage) -> UsageChart:

@@ -241,7 +241,7 @@ SEAT_HISTORY = 20  # of the leadership contract's 25 seats, one revoked: 19 held
 
 
 def _seed_seat_history(contract: Contract, now: dt.datetime) -> int:
-    """Colleagues of Ada's who took seats on ``contract`` over the last six weeks (so the org
+    """Colleagues of Ada's who took seats on ``contract`` over the last four weeks (so the org
     admin's chart and alerts have something to show), one seat revoked with its reason, and two
     codes assigned to people who have not used them yet. Only on a contract without seats."""
     if db.session.scalar(select(func.count(Seat.id)).where(Seat.contract_id == contract.id)):
@@ -267,7 +267,8 @@ def _seed_seat_history(contract: Contract, now: dt.datetime) -> int:
             {"user_id": user.id, "organization_id": contract.organization_id},
             source=MembershipSource.SSO,
         )
-        claimed = now - dt.timedelta(days=40 - 2 * n, hours=n % 7)
+        # Within the contract's dates (it started 30 days ago): one every day and a half or so.
+        claimed = now - dt.timedelta(days=28 - (n * 3) // 2, hours=n % 7)
         redemption = CodeRedemption(
             code_id=code.id, user_id=user.id, contract_id=contract.id, redeemed_at=claimed
         )
@@ -282,7 +283,7 @@ def _seed_seat_history(contract: Contract, now: dt.datetime) -> int:
             claimed_at=claimed,
         )
         if n == 3:
-            seat.revoked_at = claimed + dt.timedelta(days=9)
+            seat.revoked_at = claimed + dt.timedelta(days=6)
             seat.revoke_reason = "Moved to another team"
         db.session.add(seat)
     for n, code in enumerate(codes[SEAT_HISTORY : SEAT_HISTORY + 2]):

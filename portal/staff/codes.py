@@ -172,7 +172,7 @@ def codes_generate(contract_id: int) -> Rendered | Response:
         flash("Generating the codes collided with another change; nothing was saved.", "error")
         return render_template("staff/codes/generate.html", contract=contract, form=form), 409
     flash(message, "success")
-    return redirect(url_for("staff.contract_detail", contract_id=contract.id) + "#codes")
+    return redirect(url_for("staff.contract_detail", contract_id=contract.id))
 
 
 @bp.route("/contracts/<int:contract_id>/codes/<int:code_id>/deactivate", methods=["GET", "POST"])
@@ -198,7 +198,7 @@ def code_deactivate(contract_id: int, code_id: int) -> Rendered | Response:
         else:
             note = " A new seat code replaces it." if replaced else ""
             flash(f"Code {code.code} deactivated.{note}", "success")
-        return redirect(url_for("staff.contract_detail", contract_id=contract.id) + "#codes")
+        return redirect(url_for("staff.contract_detail", contract_id=contract.id))
     page = render_template(
         "staff/codes/confirm_deactivate.html", contract=contract, code=code, form=form
     )
