@@ -34,6 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     register_extensions(app)
+    register_proxy(app, settings.proxy_count)
+    register_url_converters(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_error_handlers(app)
@@ -60,6 +62,21 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
     init_oauth(app)
+
+
+def register_proxy(app: Flask, proxies: int) -> None:
+    """Trust X-Forwarded-For/-Proto from exactly ``proxies`` proxies in front (none by default:
+    without a proxy those headers are the client's to forge)."""
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+
+def register_url_converters(app: Flask) -> None:
+    from portal.core.params import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter
 
 
 def register_blueprints(app: Flask) -> None:

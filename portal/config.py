@@ -100,6 +100,9 @@ class Settings:
     smtp_timeout_seconds: float = 10.0
     session_cookie_secure: bool = False
     log_level: str = "INFO"
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: trust none). Behind
+    # one TLS proxy set 1, so rate limits and the audit log see each client's own address.
+    proxy_count: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -272,6 +272,7 @@ def login_as(client: FlaskClient, make_user: Callable[..., Any]) -> Callable[...
         with client.session_transaction() as session:
             session["_user_id"] = str(user.id)
             session["_fresh"] = True
+            session["_sv"] = user.session_version or 0  # signing out bumps it
         return user
 
     return login

@@ -26,7 +26,7 @@ from flask_login import current_user, login_user, logout_user
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from portal.core.access import safe_next
+from portal.core.access import SESSION_VERSION_KEY, safe_next
 from portal.extensions import db
 from portal.integrations import keycloak_oidc
 from portal.integrations.keycloak_oidc import SignInError
@@ -54,6 +54,12 @@ def _failure(message: str, status: int = 400) -> tuple[str, int]:
     return render_template("auth/failed.html", message=message), status
 
 
+def _public_url(endpoint: str) -> str:
+    """Where Keycloak sends people back: always PUBLIC_BASE_URL, never the request's Host header
+    (which a client chooses)."""
+    return current_app.config["PORTAL"].public_base_url.rstrip("/") + url_for(endpoint)
+
+
 @bp.get("/login")
 def login() -> Response | tuple[str, int]:
     target = safe_next(request.args.get("next"), default=url_for("learner.dashboard"))
@@ -61,7 +67,7 @@ def login() -> Response | tuple[str, int]:
         return redirect(target)
     session["login_next"] = target
     try:
-        redirect_uri = url_for("auth.callback", _external=True)
+        redirect_uri = _public_url("auth.callback")
         response: Response = keycloak_oidc.client().authorize_redirect(redirect_uri)
         return response
     except (requests.RequestException, ValueError, KeyError) as exc:
@@ -111,6 +117,7 @@ def callback() -> Response | tuple[str, int]:
 
     session.clear()  # a fresh session at sign-in: nothing from before survives
     login_user(user)
+    session[SESSION_VERSION_KEY] = user.session_version or 0
     session["id_token"] = token.get("id_token")
     flash(f"Signed in as {user.display_name}.", "success")
     return redirect(target)
@@ -146,6 +153,7 @@ def logout() -> Response:
     id_token = session.get("id_token")
     if current_user.is_authenticated:
         record_event("user.logout", "user", current_user.id)
+        current_user.session_version += 1  # every copy of this session's cookie stops working
         db.session.commit()
     logout_user()
     session.clear()
@@ -153,7 +161,7 @@ def logout() -> Response:
     if id_token:
         try:
             result = keycloak_oidc.client().create_logout_url(
-                post_logout_redirect_uri=url_for("core.home", _external=True),
+                post_logout_redirect_uri=_public_url("core.home"),
                 id_token_hint=id_token,
             )
             return redirect(result["url"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -84,9 +84,11 @@ def _page_request() -> catalog.PageRequest:
 
 
 def _page_url(page: int) -> str:
-    """An absolute link to another page of this listing, keeping every other query parameter."""
+    """An absolute link to another page of this listing, keeping every other query parameter;
+    built on PUBLIC_BASE_URL, not on the Host header a client sends."""
     pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
-    return f"{request.base_url}?{urlencode([*pairs, ('page', str(page))])}"
+    base = current_app.config["PORTAL"].public_base_url.rstrip("/") + request.path
+    return f"{base}?{urlencode([*pairs, ('page', str(page))])}"
 
 
 def _paginated(page: Page[Any], results: list[dict[str, Any]]) -> Response:

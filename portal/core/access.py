@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, redirect, request, url_for
+from flask import abort, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.core.params import parse_id
 from portal.extensions import db, login_manager
 from portal.models import Membership, Organization, User
 
@@ -29,13 +30,16 @@ PUBLIC_ENDPOINTS = {
 PUBLIC_BLUEPRINTS = {"auth", "catalog", "catalog_api"}
 
 F = TypeVar("F", bound=Callable[..., Any])
+SESSION_VERSION_KEY = "_sv"
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    return db.session.get(User, int(user_id))
+    uid = parse_id(user_id)
+    user = db.session.get(User, uid) if uid else None
+    if user is None or (session.get(SESSION_VERSION_KEY) or 0) != (user.session_version or 0):
+        return None  # e.g. a cookie copied before its holder signed out
+    return user
 
 
 def require_login_by_default() -> Response | None:

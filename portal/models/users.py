@@ -35,6 +35,9 @@ class User(UserMixin, Base):
     edx_username: Mapped[str | None] = mapped_column(String(150), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
+    # Bumped at sign-out: a session cookie carries the version it was issued under, and one from
+    # before the sign-out (a copied cookie) no longer signs anyone in.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

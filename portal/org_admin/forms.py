@@ -5,18 +5,18 @@ from __future__ import annotations
 import csv
 import io
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from portal.core.forms import PortalForm
 from portal.services.code_assignment import MAX_BULK
 
 MAX_UPLOAD = 512 * 1024
 EMAIL_HEADERS = {"email", "e-mail", "email address", "mail"}
 
 
-class AssignForm(FlaskForm):
+class AssignForm(PortalForm):
     email = StringField(
         "Email address",
         [DataRequired("Enter the address to send the code to."), Length(max=254)],
@@ -24,7 +24,7 @@ class AssignForm(FlaskForm):
     )
 
 
-class BulkAssignForm(FlaskForm):
+class BulkAssignForm(PortalForm):
     has_file = True  # makes _forms.render_form send multipart/form-data
     file = FileField(
         "CSV file of email addresses",
@@ -37,7 +37,7 @@ class BulkAssignForm(FlaskForm):
     )
 
 
-class RevokeSeatForm(FlaskForm):
+class RevokeSeatForm(PortalForm):
     reason = TextAreaField(
         "Reason",
         [DataRequired("Give a reason: it is recorded with the revocation."), Length(max=500)],
@@ -49,7 +49,7 @@ class RevokeSeatForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """A button with its CSRF token (remind, revoke an assignment)."""
 
 

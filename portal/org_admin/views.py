@@ -17,17 +17,17 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.core.access import managed_organization_ids, org_admin_required
+from portal.core.params import page_number
 from portal.extensions import db
 from portal.models import Contract, Organization
 from portal.org_admin.charts import usage_chart
 from portal.services.seat_usage import organization_usage
 
 bp = Blueprint("org_admin", __name__)
-MAX_PAGE = 100_000
 
 
 def page_arg(name: str = "page") -> int:
-    return min(MAX_PAGE, max(1, request.args.get(name, 1, type=int) or 1))
+    return page_number(request.args.get(name))
 
 
 def org_contract(organization: Organization, contract_id: int) -> Contract:

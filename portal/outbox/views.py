@@ -14,13 +14,13 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy.orm import load_only
 
+from portal.core.params import page_number
 from portal.extensions import db
 from portal.models import Organization, OutboxMessage
 from portal.services.mail import visible_messages
 
 bp = Blueprint("outbox", __name__)
 PAGE_SIZE = 50
-MAX_PAGE = 10_000
 MAX_LINKS = 50
 _LINK = re.compile(r"https?://[^\s<>\"'`]+")
 _TRAILING = ".,;:!?)]}'\""
@@ -33,8 +33,7 @@ def only_while_capturing() -> None:
 
 
 def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(1, page), MAX_PAGE)
+    return page_number(request.args.get("page"))
 
 
 def links_in(text: str) -> list[str]:

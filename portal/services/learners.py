@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from portal.core.params import parse_id
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -58,8 +59,9 @@ class LearnerFilter:
     @classmethod
     def from_args(cls, args: Any, contract_ids: Sequence[int]) -> LearnerFilter:
         """From query-string values; anything unknown falls back to the default view."""
-        raw = str(args.get("contract") or "")
-        contract_id = int(raw) if raw.isdigit() and int(raw) in contract_ids else None
+        contract_id = parse_id(args.get("contract"))
+        if contract_id not in contract_ids:
+            contract_id = None
         status = str(args.get("status") or "active")
         return cls(
             contract_id=contract_id,

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
+from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.models import BackgroundJob, Contract, EnrollmentCode, Seat, User
@@ -41,12 +42,11 @@ __all__ = ["bp", "codes_and_learners", "sync_seat_codes"]
 
 GENERATE_JOB = "codes.generate"
 PAGE_SIZE = 50
-MAX_PAGE = 100_000
 Rendered = tuple[str, int] | str
 
 
 def _page(name: str) -> int:
-    return min(MAX_PAGE, max(1, request.args.get(name, 1, type=int) or 1))
+    return page_number(request.args.get(name))
 
 
 def _contract(contract_id: int) -> Contract:

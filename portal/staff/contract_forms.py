@@ -13,7 +13,6 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -35,6 +34,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from portal.core.forms import PortalForm
 from portal.models import Contract, MembershipType, Organization, RedemptionType
 from portal.services.codes import MAX_BATCH
 from portal.services.contracts import MAX_SEAT_LIMIT
@@ -80,7 +80,7 @@ def _to_int(value: Any) -> int:
         return -1
 
 
-def _finite(form: FlaskForm, field: Field) -> None:
+def _finite(form: PortalForm, field: Field) -> None:
     if isinstance(field.data, Decimal) and not field.data.is_finite():
         raise ValidationError("Enter an amount like 149.00.")
 
@@ -106,7 +106,7 @@ def _seat_limit_field() -> IntegerField:
     )
 
 
-def _check_seats(form: FlaskForm) -> None:
+def _check_seats(form: PortalForm) -> None:
     """Seats are a number or explicitly unlimited, never both and never neither."""
     raw = (form.seat_limit.raw_data or [""])[0]
     entered = bool(str(raw).strip())
@@ -118,7 +118,7 @@ def _check_seats(form: FlaskForm) -> None:
         )
 
 
-class ContractForm(FlaskForm):
+class ContractForm(PortalForm):
     """New contract (with organization, type and seats) or edit (descriptive fields only: type
     and seats have their own pages with a preview)."""
 
@@ -207,7 +207,7 @@ class ContractForm(FlaskForm):
         return values
 
 
-class MembershipTypeForm(FlaskForm):
+class MembershipTypeForm(PortalForm):
     membership_type = SelectField(
         "New membership type",
         choices=MEMBERSHIP_CHOICES,
@@ -230,7 +230,7 @@ class MembershipTypeForm(FlaskForm):
         return MembershipType(self.membership_type.data)
 
 
-class SeatLimitForm(FlaskForm):
+class SeatLimitForm(PortalForm):
     unlimited_seats = BooleanField("Unlimited seats", description=UNLIMITED_WARNING)
     seat_limit = _seat_limit_field()
     confirm = BooleanField("I have read what happens to the codes; change the seats")
@@ -249,13 +249,13 @@ class SeatLimitForm(FlaskForm):
         return None if self.unlimited_seats.data else self.seat_limit.data
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     confirm = BooleanField(
         "Yes, I understand the impact above", [DataRequired("Tick the box to confirm.")]
     )
 
 
-class BatchForm(FlaskForm):
+class BatchForm(PortalForm):
     count = IntegerField(
         "How many codes",
         [

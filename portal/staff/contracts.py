@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
+from portal.core.forms import PortalForm
+from portal.core.params import parse_id
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -52,8 +53,7 @@ def _contract(contract_id: int) -> Contract:
 
 
 def _form_id(name: str) -> int | None:
-    value = request.form.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_id(request.form.get(name, ""))
 
 
 @bp.get("/contracts")
@@ -257,7 +257,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Rendered:
     return (page, status) if status != 200 else page
 
 
-def _invalid_status(form: FlaskForm) -> int:
+def _invalid_status(form: PortalForm) -> int:
     return 400 if form.is_submitted() else 200
 
 
@@ -278,8 +278,8 @@ def _back_to(contract_id: int, notes: list[str], message: str) -> Response:
 def contract_new() -> Rendered | Response:
     orgs = db.session.scalars(select(Organization).order_by(Organization.name)).all()
     form = ContractForm(organizations=list(orgs))
-    if request.method == "GET" and request.args.get("organization_id", "").isdigit():
-        form.organization_id.data = int(request.args["organization_id"])
+    if request.method == "GET" and parse_id(request.args.get("organization_id")):
+        form.organization_id.data = parse_id(request.args.get("organization_id"))
     heading = "New contract"
     if not form.validate_on_submit():
         return _page("staff/contracts/form.html", _invalid_status(form), form=form, heading=heading)

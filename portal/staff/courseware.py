@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -20,6 +19,7 @@ from werkzeug.wrappers import Response
 from wtforms import Field
 
 from portal.core.access import staff_required
+from portal.core.forms import PortalForm
 from portal.extensions import db
 from portal.integrations.openedx import OpenEdxError, edx_client
 from portal.models import ApiToken, Course, CourseRun, Program, ProgramCourse
@@ -60,12 +60,12 @@ def _write(
     return True, result
 
 
-def _form_page(form: FlaskForm, *, status: int = 200, **context: Any) -> Rendered:
+def _form_page(form: PortalForm, *, status: int = 200, **context: Any) -> Rendered:
     page = render_template("staff/courseware/form.html", form=form, **context)
     return (page, status) if status != 200 else page
 
 
-def _invalid_status(form: FlaskForm) -> int:
+def _invalid_status(form: PortalForm) -> int:
     return 400 if form.is_submitted() else 200
 
 

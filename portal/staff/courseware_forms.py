@@ -10,7 +10,6 @@ import datetime as dt
 import re
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -31,6 +30,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.forms import PortalForm
 from portal.models import Course, CourseRun, Pacing
 from portal.models.courseware import RESTRICTION_B2B, RESTRICTION_B2C
 from portal.services.courseware import COURSE_KEY_RE, PROGRAM_KEY_RE, RUN_KEY_RE, split_run_key
@@ -47,7 +47,7 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def _no_control_characters(form: FlaskForm, field: Field) -> None:
+def _no_control_characters(form: PortalForm, field: Field) -> None:
     if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
         raise ValidationError("Remove the invisible control characters from this text.")
 
@@ -55,7 +55,7 @@ def _no_control_characters(form: FlaskForm, field: Field) -> None:
 TEXT = [_no_control_characters]
 
 
-class CourseForm(FlaskForm):
+class CourseForm(PortalForm):
     key = StringField(
         "Course key",
         [
@@ -118,7 +118,7 @@ def _date_field(label: str) -> DateTimeLocalField:
     )
 
 
-class RunForm(FlaskForm):
+class RunForm(PortalForm):
     course_key = StringField(
         "Course run key",
         [
@@ -207,7 +207,7 @@ class RunForm(FlaskForm):
         }
 
 
-class ProgramForm(FlaskForm):
+class ProgramForm(PortalForm):
     key = StringField(
         "Program key",
         [
@@ -235,7 +235,7 @@ class ProgramForm(FlaskForm):
         }
 
 
-class ProgramCourseForm(FlaskForm):
+class ProgramCourseForm(PortalForm):
     course_id = SelectField(
         "Add a course at the end",
         coerce=int,
@@ -248,7 +248,7 @@ class ProgramCourseForm(FlaskForm):
         self.course_id.choices = [SelectChoice(str(c.id), f"{c.title} ({c.key})") for c in courses]
 
 
-class ImportRunForm(FlaskForm):
+class ImportRunForm(PortalForm):
     course_key = StringField(
         "edX course run key",
         [
@@ -270,7 +270,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(PortalForm):
     name = StringField(
         "Name",
         [InputRequired("Name the token after who uses it."), Length(max=200), *TEXT],
@@ -288,7 +288,7 @@ class ApiTokenForm(FlaskForm):
             raise ValidationError("Choose at least one restriction type.")
 
 
-class RevokeTokenForm(FlaskForm):
+class RevokeTokenForm(PortalForm):
     confirm = BooleanField(
         "Yes, revoke this token now; whoever uses it loses access at once",
         [DataRequired("Tick the box to confirm.")],

@@ -17,6 +17,7 @@ from sqlalchemy import Select, select, update
 from werkzeug.wrappers import Response
 
 from portal.core.access import safe_next, staff_required
+from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs.registry import known_kinds
 from portal.models import AuditEvent, BackgroundJob, JobState, User, normalize_email, utcnow
@@ -26,7 +27,6 @@ from portal.staff.views import bp
 __all__ = ["bp"]
 
 PAGE_SIZE = 50
-MAX_PAGE = 10_000
 CANCELLABLE = (JobState.PENDING, JobState.QUEUED)
 ACTOR_KINDS = ("system", "job", "cli")
 OBJECT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -35,8 +35,7 @@ JSON_PREVIEW_CHARS = 2000
 
 
 def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(1, page), MAX_PAGE)
+    return page_number(request.args.get("page"))
 
 
 def _paginate(query: Select[Any], page: int) -> tuple[list[Any], bool]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, Field, StringField, TextAreaField
 from wtforms.validators import (
@@ -21,6 +20,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from portal.core.forms import PortalForm
 from portal.models import Organization
 from portal.services.organizations import LOGO_MAX_BYTES, ORG_KEY_RE
 
@@ -44,7 +44,7 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _no_control_characters(form: FlaskForm, field: Field) -> None:
+def _no_control_characters(form: PortalForm, field: Field) -> None:
     if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
         raise ValidationError("Remove the invisible control characters from this text.")
 
@@ -66,7 +66,7 @@ def _alias_field(label: str, required: bool) -> StringField:
     )
 
 
-class OrganizationForm(FlaskForm):
+class OrganizationForm(PortalForm):
     name = StringField(
         "Name", [DataRequired("Enter a name."), Length(max=200), *TEXT], filters=[_strip]
     )
@@ -130,7 +130,7 @@ class OrganizationForm(FlaskForm):
         }
 
 
-class LogoForm(FlaskForm):
+class LogoForm(PortalForm):
     has_file = True  # makes _forms.render_form send multipart/form-data
     logo = FileField(
         "Logo",
@@ -141,11 +141,11 @@ class LogoForm(FlaskForm):
     )
 
 
-class LinkKeycloakForm(FlaskForm):
+class LinkKeycloakForm(PortalForm):
     alias = _alias_field("Keycloak alias", required=True)
 
 
-class MemberForm(FlaskForm):
+class MemberForm(PortalForm):
     email = StringField(
         "Email",
         [

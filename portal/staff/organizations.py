@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -20,6 +19,8 @@ from werkzeug.wrappers import Response
 from wtforms import Field
 
 from portal.core.access import staff_required
+from portal.core.forms import PortalForm
+from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.models import BackgroundJob, Membership, Organization, User
@@ -37,7 +38,6 @@ from portal.staff.views import bp
 __all__ = ["bp"]
 
 PAGE_SIZE = 50
-MAX_PAGE = 10_000
 Rendered = tuple[str, int] | str
 
 
@@ -63,8 +63,7 @@ def _membership(org: Organization, user_id: int) -> Membership:
 
 
 def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(1, page), MAX_PAGE)
+    return page_number(request.args.get("page"))
 
 
 def _add_error(field: Field, message: str) -> None:
@@ -78,11 +77,11 @@ def _conflict(form: OrganizationForm, exc: IntegrityError) -> None:
         _add_error(form.key, "Another organization already uses this short key.")
 
 
-def _status(form: FlaskForm) -> int:
+def _status(form: PortalForm) -> int:
     return 400 if form.is_submitted() else 200
 
 
-def _form_page(form: FlaskForm, heading: str, *, status: int = 200, **context: Any) -> Rendered:
+def _form_page(form: PortalForm, heading: str, *, status: int = 200, **context: Any) -> Rendered:
     page = render_template("staff/organizations/form.html", form=form, heading=heading, **context)
     return (page, status) if status != 200 else page
 

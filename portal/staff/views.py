@@ -7,6 +7,7 @@ from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
+from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.models import BackgroundJob, Contract, Organization, User
@@ -49,7 +50,7 @@ def ping_jobs() -> Response:
 @staff_required
 def users() -> str:
     q = (request.args.get("q") or "").strip()[:200]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_number(request.args.get("page"))
     query = select(User).order_by(User.email)
     if q:
         like = f"%{q.lower()}%"

@@ -75,7 +75,7 @@ def sso_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Sso
         realm_file = realm_for(portal_url, tmp_path / f"realm-{len(stacks)}.json")
         keycloak = create_keycloak({"KEYCLOAK_EMULATOR_REALMS": str(realm_file)})
         kc_slot.app = keycloak_wrapper(keycloak, kc_url) if keycloak_wrapper else keycloak
-        config = {"KEYCLOAK_SERVER_URL": kc_url, **portal_config}
+        config = {"KEYCLOAK_SERVER_URL": kc_url, "PUBLIC_BASE_URL": portal_url, **portal_config}
         app = create_app(_base_config(tmp_path / "instance", database_url, **config))
         apps.append(app)
         portal_slot.app = app
