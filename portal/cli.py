@@ -85,7 +85,7 @@ def grant_staff_command(email: str) -> None:
 def worker_command(burst: bool, sweep_interval: float) -> None:
     """Run background jobs: an RQ worker (with scheduler) plus the sweeper; inline mode just sweeps."""
     from portal.jobs.sweeper import sweep
-    from portal.jobs.worker import PortalWorker, start_sweeper_thread
+    from portal.jobs.worker import PortalWorker, exit_with_parent_after_fork, start_sweeper_thread
 
     settings = current_app.config["PORTAL"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -103,6 +103,9 @@ def worker_command(burst: bool, sweep_interval: float) -> None:
     if not burst:
         start_sweeper_thread(app, sweep_interval, stop)
     worker = PortalWorker([settings.job_queue], connection=redis_connection(), app=app)
+    # RQ forks its scheduler: let it inherit no database connection, and not outlive the worker.
+    db.engine.dispose()
+    exit_with_parent_after_fork()
     try:
         # With the scheduler, a burst run also enqueues delayed retries that are now due.
         worker.work(burst=burst, with_scheduler=True)

@@ -53,6 +53,7 @@ class KeycloakAdminClient:
             client_id=client_id,
             client_secret_key=secret,
             timeout=max(1, int(timeout)),
+            max_retries=0,  # jobs retry, after checking what is already done
         )
 
     # -- transport --------------------------------------------------------------------------
@@ -74,7 +75,10 @@ class KeycloakAdminClient:
         except KeycloakError as exc:
             status = getattr(exc, "response_code", None)
             log.warning("keycloak %s %s failed: %s", method, path, exc)
-            raise KeycloakAdminError(f"Keycloak {method} {path}: {exc}", status=status) from exc
+            cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+            raise KeycloakAdminError(
+                f"Keycloak {method} {path}: {exc}{cause}", status=status
+            ) from exc
         return response
 
     def _call(self, method: str, suffix: str, *, data: Any = None, **params: Any) -> Response:

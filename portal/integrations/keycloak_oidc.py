@@ -46,7 +46,7 @@ def init_oauth(app: Flask) -> None:
             "scope": f"openid email profile {settings.keycloak_org_scope}".strip(),
             "code_challenge_method": "S256",
             "token_endpoint_auth_method": "client_secret_basic",
-            "timeout": settings.http_timeout_seconds,
+            "default_timeout": settings.http_timeout_seconds,
         },
         overwrite=True,
     )

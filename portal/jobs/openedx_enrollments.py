@@ -77,7 +77,7 @@ def _reason(exc: OpenEdxError) -> str:
 
 def _explain(exc: OpenEdxError, action: str) -> str:
     if exc.status is None:
-        return f"edX could not be reached to {action}: {exc}"
+        return str(exc)  # already "edX could not be reached to <what>: <why>"
     return f"edX refused to {action} (HTTP {exc.status}): {_reason(exc)}"
 
 

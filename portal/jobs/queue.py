@@ -97,7 +97,10 @@ def dispatch(job_ids: list[int], *, when: datetime | None = None) -> list[int]:
     except Exception as exc:
         log.warning("redis unavailable, %d job(s) left for the sweeper: %s", len(job_ids), exc)
     if sent:
-        _mark_queued(sent)
+        try:
+            _mark_queued(sent)
+        except Exception as exc:  # the change is committed: never report it as failed
+            log.warning("job(s) %s sent but not marked queued; the sweeper re-sends: %s", sent, exc)
     return sent
 
 

@@ -26,7 +26,7 @@ def sweep(*, limit: int = 500) -> list[int]:
     stale = (
         select(BackgroundJob.id)
         .where(
-            BackgroundJob.state == JobState.RUNNING, BackgroundJob.started_at < now - stale_after
+            BackgroundJob.state == JobState.RUNNING, BackgroundJob.updated_at < now - stale_after
         )
         .limit(limit)
     )

@@ -7,7 +7,9 @@ Use ``flask --app portal worker`` (runs the sweeper too), or plain RQ with
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -59,3 +61,19 @@ def start_sweeper_thread(app: Flask, interval: float, stop: threading.Event) -> 
     thread = threading.Thread(target=loop, name="job-sweeper", daemon=True)
     thread.start()
     return thread
+
+
+def exit_with_parent_after_fork() -> None:
+    """Make processes forked from here on (RQ's scheduler) exit when this process dies."""
+
+    def watch_parent() -> None:
+        parent = os.getppid()
+
+        def loop() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(0)
+
+        threading.Thread(target=loop, name="exit-with-parent", daemon=True).start()
+
+    os.register_at_fork(after_in_child=watch_parent)

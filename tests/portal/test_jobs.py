@@ -186,7 +186,7 @@ def test_a_job_whose_worker_died_is_swept_and_finishes(rq_app: Flask, jobs: Any)
     stuck = job_state(job.id)
     stuck.state = JobState.RUNNING
     stuck.attempts = 1
-    stuck.started_at = utcnow() - dt.timedelta(hours=1)
+    stuck.started_at = stuck.updated_at = utcnow() - dt.timedelta(hours=1)
     db.session.commit()
 
     assert sweep() == [job.id]
