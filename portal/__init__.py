@@ -112,8 +112,10 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     from portal.core.access import require_login_by_default
     from portal.core.context import template_globals
+    from portal.core.input_guard import refuse_nul_bytes
     from portal.core.security_headers import set_security_headers
 
+    app.before_request(refuse_nul_bytes)
     app.before_request(require_login_by_default)
     app.after_request(set_security_headers)
     app.context_processor(template_globals)

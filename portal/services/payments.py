@@ -123,12 +123,18 @@ def _plain_fields(fields: Mapping[str, str]) -> dict[str, str]:
     return dict(fields)
 
 
+MAX_AMOUNT = Decimal("10000000000")  # 10^10: NUMERIC(12, 2) holds less
+
+
 def _amount(raw: str | None) -> Decimal | None:
     try:
         value = Decimal(raw or "")
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    # The database keeps amounts as NUMERIC(12, 2): anything beyond is malformed, not storable.
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
+        return None
+    return value
 
 
 def _organization_id(order: Order) -> int | None:

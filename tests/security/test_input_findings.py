@@ -205,3 +205,20 @@ def test_a_file_in_place_of_a_text_field_is_a_form_error(
         path.format(c=world.seats.id), data=data, content_type="multipart/form-data"
     )
     assert response.status_code == 400
+
+
+# ----------------------------------------------------------------------------- finding 5 (PostgreSQL)
+
+
+@finding(
+    "a NUL character in a query parameter or form field answered 500 on PostgreSQL, whose text "
+    "columns cannot hold or compare one (SQLite accepted it): refused up front with a 400"
+)
+def test_a_nul_character_is_refused_plainly(client: FlaskClient, world: SecurityWorld) -> None:
+    sign_in(client, world.staff)
+    for url in ("/staff/organizations?q=a%00b", "/staff/audit?object_id=%00", "/org/AC%00ME/"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "NUL" in response.get_data(as_text=True)
+    response = client.post("/staff/api-tokens/new", data={"name": "token\x00name"})
+    assert response.status_code == 400
