@@ -18,6 +18,7 @@ from portal.models.courseware import (
 from portal.models.enrollments import EdxSyncState, Enrollment
 from portal.models.jobs import BackgroundJob, JobState
 from portal.models.organizations import Membership, MembershipSource, Organization
+from portal.models.usage import ContractRunEnrollments, ContractSeatDay
 from portal.models.users import User, normalize_email
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "CodeRedemption",
     "Contract",
     "ContractProgram",
+    "ContractRunEnrollments",
+    "ContractSeatDay",
     "Course",
     "CourseRun",
     "EdxRunState",

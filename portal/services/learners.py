@@ -19,6 +19,7 @@ from portal.core.params import parse_id
 from portal.extensions import db
 from portal.models import (
     Contract,
+    ContractSeatDay,
     CourseRun,
     EdxSyncState,
     Enrollment,
@@ -230,8 +231,16 @@ def learners_page(
     base = _base(contracts, flt)
     if flt.q:
         counted = select(func.count()).select_from(base.subquery())
-    else:  # no search: count seats alone, without the join to users
-        counted = select(func.count()).select_from(base.with_only_columns(Seat.id).subquery())
+    else:  # no search: the running totals (a row per contract and day), not the seats
+        held = {
+            "active": ContractSeatDay.claims - ContractSeatDay.revokes,
+            "revoked": ContractSeatDay.revokes,  # a seat claimed again loses its revocation
+            "all": ContractSeatDay.claims,
+        }[flt.status]
+        ids = [flt.contract_id] if flt.contract_id else [c.id for c in contracts]
+        counted = select(func.coalesce(func.sum(held), 0)).where(
+            ContractSeatDay.contract_id.in_(ids)
+        )
     total = int(db.session.scalar(counted) or 0)
     rows = _rows(
         db.session.execute(

@@ -1,9 +1,9 @@
 """How an organization's contracts are used: seats claimed against the limit, claims over time and
 enrollments by run (b2b-rules section 9).
 
-Everything for one organization is read in a fixed number of queries (contracts with their claimed
-counts, claims per day, revocations per day, enrollments by run), whatever the number of learners:
-the aggregation happens in the database and only one row per contract, day or run comes back.
+Everything for one organization is read in four queries (contracts, seats held, the chart's days,
+enrollments by run) from the running totals the database keeps (``models.usage``): the cost is one
+row per contract, day or run, whatever the number of learners.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Contract, CourseRun, Enrollment, Organization, Seat, utcnow
+from portal.models import (
+    Contract,
+    ContractRunEnrollments,
+    ContractSeatDay,
+    CourseRun,
+    Organization,
+    utcnow,
+)
+from portal.services.seats import claimed_counts
 
 CHART_DAYS = 60
 WARN_RATIO = 0.75
@@ -84,26 +91,12 @@ class ContractUsage:
 
 
 def _as_date(value: object) -> dt.date:
-    """``date(ts)`` comes back as a date on PostgreSQL and as 'YYYY-MM-DD' text on SQLite."""
+    """A ``Date`` column comes back as a date; be lenient with text (SQLite)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
-
-
-def _per_day(
-    column: Any, contract_ids: list[int], since: dt.datetime
-) -> dict[tuple[int, dt.date], int]:
-    # Days are UTC days: PostgreSQL's date() of a timestamptz would use the session's time zone.
-    utc = func.timezone("UTC", column) if db.engine.dialect.name == "postgresql" else column
-    day = func.date(utc)
-    rows = db.session.execute(
-        select(Seat.contract_id, day, func.count(Seat.id))
-        .where(Seat.contract_id.in_(contract_ids), column >= since)
-        .group_by(Seat.contract_id, day)
-    ).all()
-    return {(cid, _as_date(d)): int(n) for cid, d, n in rows}
 
 
 def organization_usage(
@@ -113,7 +106,6 @@ def organization_usage(
     revocations (seats in use at the end of each day), and active enrollments by run."""
     today = today or utcnow().date()
     first = today - dt.timedelta(days=days - 1)
-    since = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
 
     contracts = list(
         db.session.scalars(
@@ -125,24 +117,27 @@ def organization_usage(
     if not contracts:
         return []
     ids = [contract.id for contract in contracts]
-    claimed = dict(
-        db.session.execute(
-            select(Seat.contract_id, func.count(Seat.id))
-            .where(Seat.contract_id.in_(ids), Seat.revoked_at.is_(None))
-            .group_by(Seat.contract_id)
-        ).all()
-    )
-    usages = [ContractUsage(contract, int(claimed.get(contract.id, 0))) for contract in contracts]
+    claimed = claimed_counts(ids)
+    usages = [ContractUsage(contract, claimed.get(contract.id, 0)) for contract in contracts]
     by_id = {usage.contract.id: usage for usage in usages}
 
-    claims = _per_day(Seat.claimed_at, ids, since)
-    revokes = _per_day(Seat.revoked_at, ids, since)
+    window = db.session.execute(
+        select(
+            ContractSeatDay.contract_id,
+            ContractSeatDay.day,
+            ContractSeatDay.claims,
+            ContractSeatDay.revokes,
+        ).where(ContractSeatDay.contract_id.in_(ids), ContractSeatDay.day >= first)
+    ).all()
+    claims: dict[tuple[int, dt.date], int] = {}
+    revokes: dict[tuple[int, dt.date], int] = {}
     window_claims: dict[int, int] = defaultdict(int)
     window_revokes: dict[int, int] = defaultdict(int)
-    for (cid, _), n in claims.items():
-        window_claims[cid] += n
-    for (cid, _), n in revokes.items():
-        window_revokes[cid] += n
+    for cid, day, c, r in window:
+        claims[(cid, _as_date(day))] = int(c)
+        revokes[(cid, _as_date(day))] = int(r)
+        window_claims[cid] += int(c)
+        window_revokes[cid] += int(r)
     for usage in usages:
         cid = usage.contract.id
         # Seats held before the window: today's count less the window's net change.
@@ -153,20 +148,16 @@ def organization_usage(
             in_use += c - r
             usage.days.append(DayPoint(day, c, r, in_use))
 
-    enrolled = (
-        select(
-            Enrollment.course_run_id,
-            func.count(Enrollment.id).label("enrolled"),
-        )
-        .where(Enrollment.active.is_(True), Enrollment.contract_id.in_(by_id))
-        .group_by(Enrollment.course_run_id)
-        .subquery()
-    )
     for run, count in db.session.execute(
-        select(CourseRun, func.coalesce(enrolled.c.enrolled, 0))
-        .outerjoin(enrolled, enrolled.c.course_run_id == CourseRun.id)
+        select(CourseRun, func.coalesce(ContractRunEnrollments.active, 0))
+        .outerjoin(
+            ContractRunEnrollments,
+            (ContractRunEnrollments.course_run_id == CourseRun.id)
+            & (ContractRunEnrollments.contract_id == CourseRun.contract_id),
+        )
         .where(CourseRun.contract_id.in_(by_id))
         .order_by(CourseRun.course_key)
     ).all():
-        by_id[run.contract_id].runs.append(RunUsage(run.id, run.course_key, run.title, int(count)))
+        usage = by_id[int(run.contract_id or 0)]  # the WHERE above: never None
+        usage.runs.append(RunUsage(run.id, run.course_key, run.title, int(count)))
     return usages

@@ -3,10 +3,10 @@ row lock with the limit checked there, so N parallel claims for the last seat gi
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from portal.extensions import db
-from portal.models import Contract, Seat, SeatSource, User, utcnow
+from portal.models import Contract, ContractSeatDay, Seat, SeatSource, User, utcnow
 from portal.services.audit import record_event
 from portal.services.errors import DomainError
 
@@ -24,15 +24,28 @@ def active_seat(contract_id: int, user_id: int) -> Seat | None:
     )
 
 
+def held_seats() -> ColumnElement[int]:
+    """Seats held now, summed over ``ContractSeatDay`` rows (group them by contract)."""
+    return func.coalesce(func.sum(ContractSeatDay.claims - ContractSeatDay.revokes), 0)
+
+
 def claimed_count(contract_id: int) -> int:
+    """Seats held on the contract now, from the running totals the database keeps
+    (``models.usage``): a few rows per contract, however many learners hold seats."""
     return int(
-        db.session.scalar(
-            select(func.count(Seat.id)).where(
-                Seat.contract_id == contract_id, Seat.revoked_at.is_(None)
-            )
-        )
+        db.session.scalar(select(held_seats()).where(ContractSeatDay.contract_id == contract_id))
         or 0
     )
+
+
+def claimed_counts(contract_ids: list[int]) -> dict[int, int]:
+    """``claimed_count`` of each of ``contract_ids`` in one query (contracts with none: absent)."""
+    rows = db.session.execute(
+        select(ContractSeatDay.contract_id, held_seats())
+        .where(ContractSeatDay.contract_id.in_(contract_ids))
+        .group_by(ContractSeatDay.contract_id)
+    ).all()
+    return {cid: int(n) for cid, n in rows}
 
 
 def claim_seat(

@@ -24,17 +24,18 @@ from portal.models import (
     BackgroundJob,
     Contract,
     ContractProgram,
+    ContractSeatDay,
     Course,
     CourseRun,
     Organization,
     Program,
-    Seat,
 )
 from portal.services import codes as code_service
 from portal.services import contract_runs
 from portal.services import contracts as contract_service
 from portal.services.contract_runs import lock_contract
 from portal.services.errors import DomainError
+from portal.services.seats import claimed_count, held_seats
 from portal.staff.codes import codes_and_learners, sync_seat_codes
 from portal.staff.contract_forms import (
     ConfirmForm,
@@ -60,9 +61,8 @@ def _form_id(name: str) -> int | None:
 @staff_required
 def contracts() -> str:
     seats = (
-        select(Seat.contract_id, func.count(Seat.id).label("claimed"))
-        .where(Seat.revoked_at.is_(None))
-        .group_by(Seat.contract_id)
+        select(ContractSeatDay.contract_id, held_seats().label("claimed"))
+        .group_by(ContractSeatDay.contract_id)
         .subquery()
     )
     runs = (
@@ -109,11 +109,7 @@ def contract_detail(contract_id: int) -> str:
         .where(ContractProgram.contract_id == contract.id)
         .order_by(ContractProgram.position)
     ).all()
-    claimed = db.session.scalar(
-        select(func.count(Seat.id)).where(
-            Seat.contract_id == contract.id, Seat.revoked_at.is_(None)
-        )
-    )
+    claimed = claimed_count(contract.id)
     courses = db.session.scalars(
         select(Course)
         .join(CourseRun, CourseRun.course_id == Course.id)
@@ -400,11 +396,7 @@ def _set_active(contract_id: int, active: bool) -> Rendered | Response:
             return redirect(url_for("staff.contract_detail", contract_id=contract_id))
         word = "reactivated" if active else "deactivated"
         return _back_to(contract_id, [], f"{contract.name} {word}.")
-    claimed = db.session.scalar(
-        select(func.count(Seat.id)).where(
-            Seat.contract_id == contract.id, Seat.revoked_at.is_(None)
-        )
-    )
+    claimed = claimed_count(contract.id)
     return _page(
         "staff/contracts/confirm_active.html",
         _invalid_status(form),
