@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, redirect, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.wrappers import Response
 
 from portal.core.params import parse_id
@@ -33,10 +33,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 SESSION_VERSION_KEY = "_sv"
 
 
+# Built once: every signed-in request runs it, where ``session.get`` would build a new statement
+# (and its cache key) each time.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     uid = parse_id(user_id)
-    user = db.session.get(User, uid) if uid else None
+    user = db.session.execute(_USER_BY_ID, {"user_id": uid}).scalar_one_or_none() if uid else None
     if user is None or (session.get(SESSION_VERSION_KEY) or 0) != (user.session_version or 0):
         return None  # e.g. a cookie copied before its holder signed out
     return user

@@ -1,13 +1,18 @@
-"""What the learner's dashboard shows, gathered in a fixed number of queries."""
+"""What the learner's dashboard shows, gathered in a fixed number of queries.
+
+The page is the most visited one, so its statements are built once, with bound parameters, select
+only the columns it shows and run on the session's connection: rebuilding an ORM statement (and its
+cache key), loading whole entities and the ORM's execution layer cost more CPU per request than the
+queries themselves. The page only reads, so skipping the session's autoflush changes nothing.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Row, bindparam, select
 
 from portal.extensions import db
 from portal.models import (
@@ -19,6 +24,8 @@ from portal.models import (
     Membership,
     Order,
     OrderState,
+    Organization,
+    Program,
     User,
     utcnow,
 )
@@ -31,59 +38,122 @@ STATE_LABELS = {
     EdxSyncState.FAILED: ("failed", "Could not be set up in edX; our staff can see it and retry"),
 }
 
+AnyRow = Row[*tuple[Any, ...]]
 
-def enrollment_label(enrollment: Enrollment) -> tuple[str, str]:
-    if not enrollment.active:
-        if enrollment.edx_state is EdxSyncState.SYNCED:
+_MEMBERSHIPS = (
+    select(
+        Membership.is_manager,
+        Membership.keep_until_seen,
+        Organization.name,
+        Organization.key,
+        Organization.logo_content_type,
+    )
+    .join(Organization, Membership.organization_id == Organization.id)
+    .where(Membership.user_id == bindparam("user_id"))
+)
+_RUNS = (
+    select(
+        CourseRun.id,
+        CourseRun.contract_id,
+        CourseRun.title,
+        CourseRun.start_at,
+        CourseRun.end_at,
+        CourseRun.enrollment_start,
+        CourseRun.enrollment_end,
+    )
+    .where(
+        CourseRun.contract_id.in_(bindparam("contract_ids", expanding=True)),
+        CourseRun.edx_state == EdxRunState.READY,
+    )
+    .order_by(CourseRun.title)
+)
+_PROGRAMS = (
+    select(ContractProgram.contract_id, ContractProgram.program_id, Program.title)
+    .join(Program, ContractProgram.program_id == Program.id)
+    .where(ContractProgram.contract_id.in_(bindparam("contract_ids", expanding=True)))
+    .order_by(ContractProgram.position)
+)
+_ENROLLMENTS = (
+    select(
+        Enrollment.id,
+        Enrollment.course_run_id,
+        Enrollment.active,
+        Enrollment.edx_state,
+        Enrollment.edx_error,
+        CourseRun.title,
+        CourseRun.course_key,
+    )
+    .join(CourseRun, Enrollment.course_run_id == CourseRun.id)
+    .where(Enrollment.user_id == bindparam("user_id"))
+    .order_by(Enrollment.created_at.desc())
+)
+_PENDING_ORDERS = select(Order.reference, Order.total, Order.currency).where(
+    Order.user_id == bindparam("user_id"), Order.state == OrderState.PENDING
+)
+
+
+class EnrollmentRow(NamedTuple):
+    """One line of "My enrollments", with its badge and its edX link worked out."""
+
+    id: int
+    title: str
+    course_key: str
+    active: bool
+    edx_error: str | None
+    state: tuple[str, str]
+    course_url: str | None  # only for an active enrollment that edX has
+
+
+def enrollment_label(active: bool, edx_state: EdxSyncState) -> tuple[str, str]:
+    if not active:
+        if edx_state is EdxSyncState.SYNCED:
             return "unenrolled", "Unenrolled"
         return "pending", "Unenrolling in edX"
-    return STATE_LABELS[enrollment.edx_state]
+    return STATE_LABELS[edx_state]
 
 
-def course_url(course_key: str) -> str:
-    lms = current_app.config["PORTAL"].openedx_lms_url.rstrip("/")
-    return f"{lms}/courses/{course_key}/course/"
+def _enrollment_row(row: AnyRow, lms: str) -> EnrollmentRow:
+    go = row.active and row.edx_state is EdxSyncState.SYNCED
+    return EnrollmentRow(
+        id=row.id,
+        title=row.title,
+        course_key=row.course_key,
+        active=row.active,
+        edx_error=row.edx_error,
+        state=enrollment_label(row.active, row.edx_state),
+        course_url=f"{lms}/courses/{row.course_key}/course/" if go else None,
+    )
 
 
 def dashboard_data(user: User) -> dict[str, Any]:
-    memberships = db.session.scalars(
-        select(Membership)
-        .options(joinedload(Membership.organization))
-        .where(Membership.user_id == user.id)
-    ).all()
+    """The page's context. ``memberships``, ``runs_by_contract``, ``programs_by_contract`` and
+    ``pending_orders`` hold rows of the columns shown; ``enrolled`` maps each course run the learner
+    is actively enrolled in to its badge."""
+    connection = db.session.connection()
+    params = {"user_id": user.id}
+    memberships = connection.execute(_MEMBERSHIPS, params).all()
     contracts = available_contracts(user)
-    contract_ids = [c.id for c in contracts]
-    now = utcnow()
-    runs_by_contract: dict[int, list[CourseRun]] = defaultdict(list)
-    if contract_ids:
-        for run in db.session.scalars(
-            select(CourseRun)
-            .where(
-                CourseRun.contract_id.in_(contract_ids), CourseRun.edx_state == EdxRunState.READY
-            )
-            .order_by(CourseRun.title)
-        ):
-            if run.enrollment_open(now):
-                runs_by_contract[run.contract_id or 0].append(run)
-    programs_by_contract: dict[int, list[ContractProgram]] = defaultdict(list)
-    if contract_ids:
-        for link in db.session.scalars(
-            select(ContractProgram)
-            .options(joinedload(ContractProgram.program))
-            .where(ContractProgram.contract_id.in_(contract_ids))
-            .order_by(ContractProgram.position)
-        ):
+    runs_by_contract: dict[int, list[AnyRow]] = defaultdict(list)
+    programs_by_contract: dict[int, list[AnyRow]] = defaultdict(list)
+    if contracts:
+        ids = {"contract_ids": [c.id for c in contracts]}
+        now = utcnow()
+        for run in connection.execute(_RUNS, ids):
+            if (run.enrollment_start is None or run.enrollment_start <= now) and (
+                run.enrollment_end is None or now < run.enrollment_end
+            ):  # CourseRun.enrollment_open
+                runs_by_contract[run.contract_id].append(run)
+        for link in connection.execute(_PROGRAMS, ids):
             programs_by_contract[link.contract_id].append(link)
-    enrollments = db.session.scalars(
-        select(Enrollment)
-        .options(joinedload(Enrollment.course_run).joinedload(CourseRun.course))
-        .where(Enrollment.user_id == user.id)
-        .order_by(Enrollment.created_at.desc())
-    ).all()
-    enrolled = {e.course_run_id: e for e in enrollments if e.active}
-    pending_orders = db.session.scalars(
-        select(Order).where(Order.user_id == user.id, Order.state == OrderState.PENDING)
-    ).all()
+    lms = current_app.config["PORTAL"].openedx_lms_url.rstrip("/")
+    enrollments = []
+    enrolled: dict[int, tuple[str, str]] = {}
+    for row in connection.execute(_ENROLLMENTS, params):
+        enrollment = _enrollment_row(row, lms)
+        enrollments.append(enrollment)
+        if row.active:
+            enrolled[row.course_run_id] = enrollment.state
+    pending_orders = connection.execute(_PENDING_ORDERS, params).all()
     return {
         "memberships": memberships,
         "contracts": contracts,
@@ -92,6 +162,4 @@ def dashboard_data(user: User) -> dict[str, Any]:
         "enrollments": enrollments,
         "enrolled": enrolled,
         "pending_orders": pending_orders,
-        "label": enrollment_label,
-        "course_url": course_url,
     }

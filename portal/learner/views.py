@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -27,7 +37,11 @@ def _user_key() -> str:
 
 @bp.get("/")
 def dashboard() -> str:
-    return render_template("learner/dashboard.html", **dashboard_data(current_user))
+    data = dashboard_data(current_user)
+    # The nav's "My organizations" link (portal.core.context) asks whether the learner manages an
+    # organization: the memberships on this page already say, so it needs no query of its own.
+    g.nav_is_org_admin = any(m.is_manager for m in data["memberships"])
+    return render_template("learner/dashboard.html", **data)
 
 
 def _demo_codes() -> list[tuple[str, str, str]]:
