@@ -92,8 +92,24 @@ def _check_run(run: CourseRun) -> None:
         )
 
 
+def _lock_for_enrollment(user: User, contract_id: int) -> Contract:
+    """Lock what enrolling relies on. On an ``auto`` contract the first enrollment claims a seat,
+    so the contract is locked exclusively. Elsewhere the learner's seat or membership must only
+    stay put while we enroll: a shared lock lets learners enroll side by side while a seat
+    revocation or a contract change waits for them, and the learner's own row, locked
+    exclusively, keeps one learner's parallel clicks from both creating an order."""
+    peek = db.session.get(Contract, contract_id)
+    if peek is None or peek.membership_type is MembershipType.AUTO:
+        return lock_contract(contract_id)
+    contract = lock_contract(contract_id, shared=True)
+    if contract.membership_type is MembershipType.AUTO:  # changed meanwhile: take it all
+        return lock_contract(contract_id)
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    return contract
+
+
 def enroll_runs(user: User, contract_id: int, runs: list[CourseRun]) -> EnrollResult:
-    contract = lock_contract(contract_id)
+    contract = _lock_for_enrollment(user, contract_id)
     _check_access(user, contract)
     result = EnrollResult()
     wanted: list[CourseRun] = []
