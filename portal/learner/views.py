@@ -85,19 +85,21 @@ def redeem_submit() -> Response | tuple[str, int]:
     code = (request.form.get("code") or "")[:200].strip()
     try:
         result = redeem(current_user, code)
+        # Named before the commit, which expires every loaded row (after it: two more queries).
+        contract, organization = result.contract.name, result.organization.name
         db.session.commit()
     except DomainError as exc:
         return _refusal(exc, code[:64])
     if result.already_had:
         flash(
-            f"You already have access to {result.contract.name} from {result.organization.name}; "
+            f"You already have access to {contract} from {organization}; "
             "the code was not used again.",
             "info",
         )
     else:
         flash(
-            f"Code accepted: you now have access to {result.contract.name} from "
-            f"{result.organization.name}. Its courses are below.",
+            f"Code accepted: you now have access to {contract} from "
+            f"{organization}. Its courses are below.",
             "success",
         )
     # No #fragment: the confirmation sits at the top of the page and must stay in view.
@@ -108,9 +110,10 @@ def _report(result: EnrollResult) -> Response:
     if result.needs_payment and result.order is not None:
         db.session.commit()
         return redirect(url_for("checkout.show", reference=result.order.reference))
+    # Read before the commit, which expires every loaded row (reading after it costs two queries).
+    names = ", ".join(e.course_run.title for e in result.enrollments)
     db.session.commit()
     if result.enrollments:
-        names = ", ".join(e.course_run.title for e in result.enrollments)
         flash(
             f"Enrolled in {names}. We are setting it up in edX; it shows as enrolled in a moment.",
             "success",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
 from portal.jobs import record_job
@@ -57,10 +58,13 @@ class EnrollResult:
 
 
 def _check_access(user: User, contract: Contract) -> None:
+    # First: it loads the organizations of the learner's contracts, so the usual case needs no
+    # query of its own for ``org``.
+    available = {c.id for c in available_contracts(user)}
     org = db.session.get(Organization, contract.organization_id)
     assert org is not None
     contract_gate(contract, org)
-    if contract.id not in {c.id for c in available_contracts(user)}:
+    if contract.id not in available:
         if contract.membership_type is MembershipType.AUTO:
             raise refuse(
                 "not_a_member",
@@ -141,7 +145,10 @@ def enroll_runs(user: User, contract_id: int, runs: list[CourseRun]) -> EnrollRe
         fulfil_order(order.id)
         result.enrollments = list(
             db.session.scalars(
-                select(Enrollment).where(
+                select(Enrollment)
+                .join(Enrollment.course_run)
+                .options(contains_eager(Enrollment.course_run))  # the caller names the runs
+                .where(
                     Enrollment.user_id == user.id,
                     Enrollment.course_run_id.in_([r.id for r in wanted]),
                 )
