@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, redirect, request, session, url_for
+from flask import abort, has_request_context, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import bindparam, select
 from werkzeug.wrappers import Response
@@ -92,14 +92,29 @@ def staff_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+def request_cache() -> dict[str, Any]:
+    """A dict that lives as long as the current request (a fresh one outside requests).
+
+    Not ``flask.g``: that belongs to the app context, which a test's outer context keeps alive
+    across requests."""
+    if not has_request_context():
+        return {}
+    cache: dict[str, Any] = request.environ.setdefault("portal.request_cache", {})
+    return cache
+
+
+_MANAGED_BY = select(Membership.organization_id).where(
+    Membership.user_id == bindparam("user_id"), Membership.is_manager.is_(True)
+)
+
+
 def managed_organization_ids(user: User) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(Membership.organization_id).where(
-                Membership.user_id == user.id, Membership.is_manager.is_(True)
-            )
-        )
-    )
+    """The organizations ``user`` administers, read once per request (the access check and the
+    nav both ask)."""
+    known: dict[int, list[int]] = request_cache().setdefault("managed_organization_ids", {})
+    if user.id not in known:
+        known[user.id] = list(db.session.scalars(_MANAGED_BY, {"user_id": user.id}))
+    return list(known[user.id])
 
 
 def org_admin_required(view: F) -> F:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app
 from flask_login import current_user
 
 from portal.core.access import managed_organization_ids
@@ -13,11 +13,7 @@ from portal.models import utcnow
 
 def template_globals() -> dict[str, Any]:
     def is_org_admin() -> bool:
-        if "nav_is_org_admin" not in g:
-            g.nav_is_org_admin = bool(
-                current_user.is_authenticated and managed_organization_ids(current_user)
-            )
-        return bool(g.nav_is_org_admin)
+        return bool(current_user.is_authenticated and managed_organization_ids(current_user))
 
     settings = current_app.config["PORTAL"]
     return {

@@ -42,6 +42,7 @@ AnyRow = Row[*tuple[Any, ...]]
 
 _MEMBERSHIPS = (
     select(
+        Membership.organization_id,
         Membership.is_manager,
         Membership.keep_until_seen,
         Organization.name,

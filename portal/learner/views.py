@@ -8,7 +8,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -17,6 +16,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal.core.access import request_cache
 from portal.extensions import db, limiter
 from portal.learner.dashboard import dashboard_data
 from portal.services.audit import record_event
@@ -38,9 +38,10 @@ def _user_key() -> str:
 @bp.get("/")
 def dashboard() -> str:
     data = dashboard_data(current_user)
-    # The nav's "My organizations" link (portal.core.context) asks whether the learner manages an
-    # organization: the memberships on this page already say, so it needs no query of its own.
-    g.nav_is_org_admin = any(m.is_manager for m in data["memberships"])
+    # The nav's "My organizations" link (portal.core.context) asks which organizations the
+    # learner manages: the memberships on this page already say, so it needs no query of its own.
+    managed = [m.organization_id for m in data["memberships"] if m.is_manager]
+    request_cache().setdefault("managed_organization_ids", {})[current_user.id] = managed
     return render_template("learner/dashboard.html", **data)
 
 
