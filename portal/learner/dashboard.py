@@ -80,7 +80,6 @@ _ENROLLMENTS = (
         Enrollment.course_run_id,
         Enrollment.active,
         Enrollment.edx_state,
-        Enrollment.edx_error,
         CourseRun.title,
         CourseRun.course_key,
     )
@@ -100,7 +99,6 @@ class EnrollmentRow(NamedTuple):
     title: str
     course_key: str
     active: bool
-    edx_error: str | None
     state: tuple[str, str]
     course_url: str | None  # only for an active enrollment that edX has
 
@@ -120,7 +118,6 @@ def _enrollment_row(row: AnyRow, lms: str) -> EnrollmentRow:
         title=row.title,
         course_key=row.course_key,
         active=row.active,
-        edx_error=row.edx_error,
         state=enrollment_label(row.active, row.edx_state),
         course_url=f"{lms}/courses/{row.course_key}/course/" if go else None,
     )

@@ -66,8 +66,8 @@ def test_edx_too_slow_to_answer_is_retried_and_enrolls_once(
 ) -> None:
     """Proves a slow edX does not hang or duplicate anything: the enrollment POST outlasts the 1 s
     timeout (edX carries it out afterwards, so the answer is lost), the job is retried with
-    backoff while the learner sees "retrying" with the reason, and the retry finds the enrollment
-    already in edX instead of posting again: one enrollment in edX, one in the portal."""
+    backoff while the learner sees "retrying" (the transport error itself is for staff), and the
+    retry finds the enrollment already in edX instead of posting again: one enrollment in edX, one in the portal."""
     from emulators.openedx import create_app as create_openedx
 
     edx_url = stack.enter_context(live_server(create_openedx({})))
@@ -86,7 +86,7 @@ def test_edx_too_slow_to_answer_is_retried_and_enrolls_once(
     assert "timed out" in first_error
     page = dashboard(learner)
     assert "Being set up in edX (retrying)" in page
-    assert "could not be reached to enroll" in page
+    assert "could not be reached" not in page and "timed out" not in page  # no internals
 
     # edX finished the slow request after the portal gave up on it.
     wait_for(lambda: edx_enrollments(edx, "slow.edx@acme.example"), "edX to finish the slow POST")

@@ -211,7 +211,8 @@ def test_dashboard_shows_everything_a_learner_has(
         "Being set up in edX (retrying)",
     ):
         assert f">{label}</span>" in text
-    assert "edX said <no>" in text and "old error" not in text
+    # The badges say what happens next; edX's own error text (hosts, internals) is for staff only.
+    assert "edX said" not in text and "old error" not in text and "timeout" not in text
     assert page.count("Go to course") == 2
     assert page.count("Unenroll</button>") == 5
 
