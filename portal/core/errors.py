@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
@@ -52,5 +53,31 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError) -> tuple[Response | str, int]:
+        if _database_went_away(exc.original_exception):
+            # A restart, failover or dropped connection (perhaps surfacing as a later error while
+            # cleaning up): the transaction is gone, and trying again is the right advice. Other
+            # database errors (constraint violations and the like) are bugs and stay 500s.
+            log.warning("database unavailable on %s %s", request.method, request.path, exc_info=exc)
+            return _render(
+                503,
+                "Our database did not answer just now. Please try again in a moment; if you were "
+                "changing something, check whether it took effect before doing it again.",
+            )
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return _render(500, "The error was logged. Please try again in a moment.")
+
+
+def _database_went_away(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it was raised from or while handling, is the database
+    failing to answer (SQLAlchemy's OperationalError or InterfaceError)."""
+    seen: set[int] = set()
+    waiting = [error]
+    while waiting:
+        current = waiting.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, OperationalError | InterfaceError):
+            return True
+        seen.add(id(current))
+        waiting += [current.__cause__, current.__context__]
+    return False

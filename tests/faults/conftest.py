@@ -273,8 +273,10 @@ def session_cookie(app: Flask, user_id: int) -> dict[str, str]:
 
 
 def assert_clear_error_page(body: str) -> None:
-    """A failed request shows the portal's own error page: words for people, no internals."""
-    assert "Something went wrong on our side" in body, body[:800]
+    """A request the database failed shows the portal's own 503 page: words for people, advice to
+    try again, no internals."""
+    assert "A service we depend on is unavailable" in body, body[:800]
+    assert "Please try again in a moment" in body, body[:800]
     for internal in ("Traceback", "sqlalchemy", "psycopg", "OperationalError", 'File "'):
         assert internal not in body, f"{internal!r} leaked into the error page"
 
@@ -438,7 +440,10 @@ class ConnectionCutter:
     def _cut(self) -> None:
         self.prefix = None
         self.fired += 1
-        self.portal.drop_connections()
+        # Not ``portal.drop_connections()``: this runs on the request's own thread, inside its
+        # statement or commit, and must leave the request's session alone (only the server ends
+        # its connection, as in a restart).
+        drop_connections(self.portal.database_url, self.portal.tag)
 
     def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if self.prefix and statement.lstrip().upper().startswith(self.prefix):

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask, abort
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.core.access import safe_next
 from portal.extensions import db
@@ -175,13 +176,22 @@ def _app_with_failing_routes(app_factory: Callable[..., Flask]) -> Flask:
     def limited() -> str:
         abort(429)
 
+    @app.get("/db-gone")
+    def db_gone() -> str:
+        # What SQLAlchemy raises when the database restarts or drops the connection mid-request.
+        raise OperationalError("SELECT 1", {}, Exception("kaboom: server closed the connection"))
+
+    @app.get("/db-bug")
+    def db_bug() -> str:
+        raise IntegrityError("INSERT", {}, Exception("kaboom: duplicate key"))
+
     @app.get("/bad")
     def bad() -> str:
         abort(400)
 
     from portal.core.access import PUBLIC_ENDPOINTS
 
-    PUBLIC_ENDPOINTS.update({"boom", "limited", "bad"})
+    PUBLIC_ENDPOINTS.update({"boom", "limited", "bad", "db_gone", "db_bug"})
     return app
 
 
@@ -189,6 +199,9 @@ def _app_with_failing_routes(app_factory: Callable[..., Flask]) -> Flask:
     ("path", "status", "title"),
     [
         ("/boom", 500, "Something went wrong on our side"),
+        # A database that went away is a 503 that says to try again; a constraint bug stays 500.
+        ("/db-gone", 503, "Our database did not answer just now. Please try again in a moment"),
+        ("/db-bug", 500, "Something went wrong on our side"),
         ("/limited", 429, "Too many attempts"),
         ("/bad", 400, "That request could not be understood"),
     ],
