@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -78,6 +79,13 @@ POSTGRES_ONLY = (
 def postgres_only() -> None:
     if not USES_POSTGRES:
         pytest.skip(POSTGRES_ONLY)
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    """Emulators and servers a test starts, all stopped when it ends."""
+    with ExitStack() as stack:
+        yield stack
 
 
 def wait_for(check: Callable[[], Any], what: str | Callable[[], str], timeout: float = 20.0) -> Any:

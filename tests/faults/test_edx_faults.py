@@ -9,7 +9,7 @@ down as a port nothing listens on until the emulator is started there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -32,12 +32,6 @@ from tests.faults.conftest import (
 )
 from tests.integration.test_edx_enrollment_jobs import Edx
 from tests.support.live_server import live_server
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
 
 
 @pytest.fixture

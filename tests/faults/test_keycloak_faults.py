@@ -10,7 +10,7 @@ Keycloak too slow to answer, and the learner journey around them.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -52,12 +52,6 @@ def keycloak_emulator() -> Any:
     from emulators.keycloak import create_app as create_keycloak
 
     return create_keycloak({"KEYCLOAK_EMULATOR_REALMS": str(DEMO_REALM)})
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
 
 
 @pytest.fixture

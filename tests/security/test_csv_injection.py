@@ -86,7 +86,7 @@ def _plant(app: Flask, client: FlaskClient, world: SecurityWorld, db: Any) -> An
         if existing is not None:  # made by the member form above: give them a seat by code
             existing.name = name
             s.commit()
-            _, seat = _seat_existing(world, contract, existing)
+            seat = world.seat_user(contract, existing, enroll=False)
         else:
             _, seat = world.seat_learner(contract, email, name)
         seats.append(seat)
@@ -114,26 +114,6 @@ def _plant(app: Flask, client: FlaskClient, world: SecurityWorld, db: Any) -> An
         code.assigned_email = email
     s.commit()
     return contract
-
-
-def _seat_existing(world: SecurityWorld, contract: Any, user: Any) -> tuple[Any, Any]:
-    from portal.models import CodeRedemption, Seat, SeatSource
-
-    s = world.db.session
-    code = world.free_codes(contract)[0]
-    code.times_redeemed = 1
-    redemption = CodeRedemption(code_id=code.id, user_id=user.id, contract_id=contract.id)
-    s.add(redemption)
-    s.flush()
-    seat = Seat(
-        contract_id=contract.id,
-        user_id=user.id,
-        source=SeatSource.CODE,
-        redemption_id=redemption.id,
-    )
-    s.add(seat)
-    s.commit()
-    return user, seat
 
 
 def test_every_formula_in_every_export_is_neutralized(

@@ -132,10 +132,21 @@ class OrgWorld:
         enroll: bool = True,
     ) -> tuple[User, Seat]:
         """A learner who redeemed one of ``contract``'s free codes (and enrolled in its run)."""
-        s = self.db.session
         user = User(email=email, name=name)
-        s.add(user)
-        s.flush()
+        self.db.session.add(user)
+        self.db.session.flush()
+        return user, self.seat_user(contract, user, claimed_at=claimed_at, enroll=enroll)
+
+    def seat_user(
+        self,
+        contract: Contract,
+        user: User,
+        *,
+        claimed_at: dt.datetime | None = None,
+        enroll: bool = True,
+    ) -> Seat:
+        """``user`` redeems one of ``contract``'s free codes (and enrolls in its run)."""
+        s = self.db.session
         code = self.free_codes(contract)[0]
         code.times_redeemed = 1
         redemption = CodeRedemption(code_id=code.id, user_id=user.id, contract_id=contract.id)
@@ -160,7 +171,7 @@ class OrgWorld:
                 )
             )
         s.commit()
-        return user, seat
+        return seat
 
 
 __all__ = ["OrgWorld", "bulk_learners"]
