@@ -12,13 +12,14 @@ from typing import Any
 from flask import Flask
 
 from portal.config import flask_config, load_settings
+from portal.core.unit_of_work import PortalFlask
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal. ``config`` overrides environment variables (used by tests)."""
-    app = Flask(
+    app = PortalFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -134,7 +135,7 @@ def register_commands(app: Flask) -> None:
 
 
 def register_jobs(extra_modules: str) -> None:
-    from portal.jobs import (  # noqa: F401 - registers their handlers
+    from portal.tasks import (  # noqa: F401 - registers their handlers
         codes,
         email,
         keycloak,

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.jobs.kinds import JobKind
 
 
 def register(app: Flask) -> None:
@@ -132,6 +133,6 @@ def jobs_ping() -> None:
     """Record a queue check job; a worker running it writes an audit event."""
     from portal.jobs import record_job
 
-    job = record_job("system.ping", {"message": "queue check from the command line"})
+    job = record_job(JobKind.SYSTEM_PING, {"message": "queue check from the command line"})
     db.session.commit()
     click.echo(f"Recorded job {job.id}.")

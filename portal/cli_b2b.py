@@ -23,7 +23,9 @@ from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
+from portal.jobs.kinds import JobKind
 from portal.models import (
     AuditEvent,
     Contract,
@@ -35,7 +37,6 @@ from portal.models import (
     RedemptionType,
 )
 from portal.services.audit import record_event
-from portal.services.errors import DomainError
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
@@ -201,7 +202,7 @@ def org_create(name: str, key: str, alias: str | None, keycloak_create: bool) ->
         job = None
         if keycloak_create:
             job = record_job(
-                "keycloak.create_organization",
+                JobKind.KEYCLOAK_CREATE_ORGANIZATION,
                 {"organization_id": org.id},
                 object_type="organization",
                 object_id=org.id,
@@ -247,7 +248,7 @@ def org_sync() -> None:
     """Record the job that pulls organizations from Keycloak (create and update, never delete)."""
     from portal.jobs import record_job
 
-    job = record_job("keycloak.pull_organizations", {})
+    job = record_job(JobKind.KEYCLOAK_PULL_ORGANIZATIONS, {})
     record_event("job.queued", "background_job", job.id, after={"kind": job.kind})
     db.session.commit()
     click.echo(f"Recorded job {job.id} (keycloak.pull_organizations); a worker runs it.")
@@ -568,8 +569,8 @@ def codes_validate(fix: bool) -> None:
     """Report contracts whose seat codes differ from the seat limit; --fix adds missing one-time
     codes or removes surplus unused, unassigned ones (newest first; used or assigned codes are never
     touched). Exits with status 1 while drift remains."""
+    from portal.core.domain_errors import Conflict
     from portal.services.codes import seat_code_plan
-    from portal.services.errors import Conflict
 
     contracts = db.session.scalars(
         select(Contract)

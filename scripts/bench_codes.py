@@ -41,7 +41,7 @@ def main() -> None:
     from flask_migrate import upgrade
     from sqlalchemy import delete, func, select
 
-    import portal.jobs.codes  # noqa: F401 - registers codes.generate
+    import portal.tasks.codes  # noqa: F401 - registers codes.generate
     from portal import create_app
     from portal.extensions import db
     from portal.jobs import record_job

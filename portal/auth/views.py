@@ -27,11 +27,11 @@ from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from portal.core.access import SESSION_VERSION_KEY, safe_next
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.integrations import keycloak_oidc
 from portal.integrations.keycloak_oidc import SignInError
 from portal.services.audit import record_event
-from portal.services.errors import DomainError
 from portal.services.memberships import (
     MalformedClaim,
     parse_organization_claim,

@@ -13,11 +13,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import csrf, db
 from portal.models import Contract, CourseRun, Order, OrderState, Organization
 from portal.services.audit import record_event
 from portal.services.enrollment import enroll_runs
-from portal.services.errors import DomainError
 from portal.services.payments import (
     CheckoutState,
     PaymentOutcome,

@@ -1,4 +1,5 @@
-"""Error pages (HTML, or JSON under /api/), each rolling back the request's transaction."""
+"""Error pages (HTML, or JSON under /api/), each rolling back the request's transaction, and the one
+answer to a ``DomainError`` that leaves a view."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,12 @@ def register(app: Flask) -> None:
             "Go back, reload the page and try again.",
             title="This form has expired",
         )
+
+    @app.errorhandler(DomainError)
+    def refused(exc: DomainError) -> tuple[Response | str, int]:
+        """A rule refused the request and the view left it to us: the same page everywhere."""
+        title = TITLES[404] if exc.status == 404 else "That could not be done"
+        return _render(exc.status, exc.message, title=title)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response | str, int] | HTTPException:

@@ -14,6 +14,7 @@ from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
+from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob, JobState, utcnow
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ _PENDING = "portal_jobs_to_dispatch"
 
 
 def record_job(
-    kind: str,
+    kind: JobKind | str,
     payload: dict[str, Any] | None = None,
     *,
     object_type: str | None = None,
@@ -31,7 +32,7 @@ def record_job(
 ) -> BackgroundJob:
     """Add a job row to the current transaction; it is dispatched only if that transaction commits."""
     job = BackgroundJob(
-        kind=kind,
+        kind=str(kind),
         payload=payload or {},
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
@@ -40,8 +41,31 @@ def record_job(
     )
     db.session.add(job)
     db.session.flush()
-    db.session.info.setdefault(_PENDING, []).append(job.id)
+    _dispatch_when_committed(job)
     return job
+
+
+def retry_now(job: BackgroundJob) -> None:
+    """Staff's retry button: a failed or cancelled job gets a fresh set of attempts, and is handed
+    over when the caller's transaction commits."""
+    job.state = JobState.PENDING
+    job.attempts = 0
+    job.run_after = utcnow()
+    job.finished_at = None
+    job.enqueued_at = None
+    job.last_error = None
+    db.session.flush()
+    _dispatch_when_committed(job)
+
+
+def _dispatch_when_committed(job: BackgroundJob) -> None:
+    db.session.info.setdefault(_PENDING, []).append(job.id)
+
+
+def leave_to_sweeper() -> None:
+    """Commit the jobs recorded so far without handing them over: the sweeper sends them (used where
+    another process must run them, e.g. a worker started by a test)."""
+    db.session.info.pop(_PENDING, None)
 
 
 @event.listens_for(Session, "after_commit")

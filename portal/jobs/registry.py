@@ -9,6 +9,7 @@ from typing import Any
 
 from portal.extensions import db
 from portal.jobs.errors import PermanentJobError
+from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob
 
 Handler = Callable[["JobContext"], None]
@@ -18,7 +19,7 @@ _ON_FAILURE: dict[str, FailureHook] = {}
 
 
 def job_handler(
-    kind: str, *, on_failure: FailureHook | None = None
+    kind: JobKind | str, *, on_failure: FailureHook | None = None
 ) -> Callable[[Handler], Handler]:
     """Register a handler. ``on_failure(job, message)`` runs when the job fails for good, in the
     transaction that records the failure, so the object it is about can show the error too."""

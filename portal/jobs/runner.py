@@ -114,17 +114,3 @@ def _after_failure(
     db.session.commit()
     log.warning("job %s failed for good: %s", job_id, message)
     return JobState.FAILED.value
-
-
-def retry_now(job: BackgroundJob) -> None:
-    """Staff's retry button: a failed or cancelled job gets a fresh set of attempts."""
-    job.state = JobState.PENDING
-    job.attempts = 0
-    job.run_after = utcnow()
-    job.finished_at = None
-    job.enqueued_at = None
-    job.last_error = None
-    db.session.flush()
-    from portal.jobs.queue import _PENDING
-
-    db.session.info.setdefault(_PENDING, []).append(job.id)

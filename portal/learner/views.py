@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     redirect,
@@ -17,14 +20,15 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import request_cache
+from portal.core.domain_errors import DomainError, NotFound
 from portal.extensions import db, limiter
 from portal.learner.dashboard import dashboard_data
-from portal.services.audit import record_event
+from portal.services.audit import record_refusal
 from portal.services.enrollment import EnrollResult, enroll, enroll_program, unenroll
-from portal.services.errors import DomainError, NotFound
 from portal.services.redemption import redeem
 
 bp = Blueprint("learner", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _redeem_limit() -> str:
@@ -61,11 +65,7 @@ def redeem_form() -> str:
 
 
 def _refusal(exc: DomainError, code: str) -> tuple[str, int]:
-    db.session.rollback()
-    record_event(
-        "code.refused", "user", current_user.id, after={"reason": exc.code}, reason=exc.message
-    )
-    db.session.commit()
+    record_refusal("code.refused", "user", current_user.id, code=exc.code, message=exc.message)
     page = render_template(
         "learner/redeem.html", code=code, error=exc.message, demo_codes=_demo_codes()
     )
@@ -86,11 +86,10 @@ def redeem_submit() -> Response | tuple[str, int]:
     code = (request.form.get("code") or "")[:200].strip()
     try:
         result = redeem(current_user, code)
-        # Named before the commit, which expires every loaded row (after it: two more queries).
-        contract, organization = result.contract.name, result.organization.name
-        db.session.commit()
     except DomainError as exc:
+        db.session.rollback()
         return _refusal(exc, code[:64])
+    contract, organization = result.contract.name, result.organization.name
     if result.already_had:
         flash(
             f"You already have access to {contract} from {organization}; "
@@ -109,12 +108,9 @@ def redeem_submit() -> Response | tuple[str, int]:
 
 def _report(result: EnrollResult) -> Response:
     if result.needs_payment and result.order is not None:
-        db.session.commit()
         return redirect(url_for("checkout.show", reference=result.order.reference))
-    # Read before the commit, which expires every loaded row (reading after it costs two queries).
-    names = ", ".join(e.course_run.title for e in result.enrollments)
-    db.session.commit()
     if result.enrollments:
+        names = ", ".join(e.course_run.title for e in result.enrollments)
         flash(
             f"Enrolled in {names}. We are setting it up in edX; it shows as enrolled in a moment.",
             "success",
@@ -129,44 +125,42 @@ def _report(result: EnrollResult) -> Response:
     return redirect(url_for("learner.dashboard"))
 
 
-def _refused(exc: DomainError) -> Response:
-    db.session.rollback()
-    if isinstance(exc, NotFound):
-        abort(404)
-    record_event(
-        "enrollment.refused",
-        "user",
-        current_user.id,
-        after={"reason": exc.code},
-        reason=exc.message,
-    )
-    db.session.commit()
-    flash(exc.message, "error")
-    return redirect(url_for("learner.dashboard"))
+def refusals_recorded(view: F) -> F:
+    """An enrollment refused by a rule is recorded, flashed, and the learner is back on the
+    dashboard; an enrollment or run that is not theirs is a 404."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except NotFound:
+            raise
+        except DomainError as exc:
+            db.session.rollback()
+            record_refusal(
+                "enrollment.refused", "user", current_user.id, code=exc.code, message=exc.message
+            )
+            flash(exc.message, "error")
+            return redirect(url_for("learner.dashboard"))
+
+    return wrapped  # type: ignore[return-value]
 
 
 @bp.post("/runs/<int:run_id>/enroll")
+@refusals_recorded
 def enroll_run(run_id: int) -> Response:
-    try:
-        return _report(enroll(current_user, run_id))
-    except DomainError as exc:
-        return _refused(exc)
+    return _report(enroll(current_user, run_id))
 
 
 @bp.post("/contracts/<int:contract_id>/programs/<int:program_id>/enroll")
+@refusals_recorded
 def enroll_in_program(contract_id: int, program_id: int) -> Response:
-    try:
-        return _report(enroll_program(current_user, contract_id, program_id))
-    except DomainError as exc:
-        return _refused(exc)
+    return _report(enroll_program(current_user, contract_id, program_id))
 
 
 @bp.post("/enrollments/<int:enrollment_id>/unenroll")
+@refusals_recorded
 def unenroll_run(enrollment_id: int) -> Response:
-    try:
-        enrollment = unenroll(current_user, enrollment_id)
-        db.session.commit()
-    except DomainError as exc:
-        return _refused(exc)
+    enrollment = unenroll(current_user, enrollment_id)
     flash(f"You are unenrolled from {enrollment.course_run.title}.", "info")
     return redirect(url_for("learner.dashboard"))

@@ -11,6 +11,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import org_admin_required
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import Contract, Organization, utcnow
 from portal.org_admin import forms as upload_forms
@@ -25,7 +26,6 @@ from portal.org_admin.views import bp, csv_response, org_contract, page_arg
 from portal.services import code_assignment as assignment
 from portal.services import codes as code_service
 from portal.services.audit import record_event
-from portal.services.errors import DomainError
 
 Rendered = tuple[str, int] | str
 PER_PAGE = 50

@@ -8,6 +8,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import org_admin_required
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import Organization, User, utcnow
 from portal.org_admin.forms import RevokeSeatForm
@@ -15,7 +16,6 @@ from portal.org_admin.views import bp, csv_response, org_contract, org_contracts
 from portal.services import learners as learner_service
 from portal.services import seat_revocation
 from portal.services.audit import record_event
-from portal.services.errors import DomainError
 
 Rendered = tuple[str, int] | str
 

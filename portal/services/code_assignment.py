@@ -17,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import render_template
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
+from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
 from portal.models import (
     CodeRedemption,
@@ -32,7 +33,6 @@ from portal.models import (
 from portal.services import codes as code_service
 from portal.services.audit import record_event
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import Conflict, DomainError, NotFound
 from portal.services.mail import queue_email
 
 MAX_BULK = 1000

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 
+from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
 from portal.models import (
     CodeRedemption,
@@ -22,7 +23,6 @@ from portal.models import (
     utcnow,
 )
 from portal.services.audit import record_event
-from portal.services.errors import Conflict, DomainError, NotFound
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import (
     RESTRICTION_B2B,
     Contract,
@@ -32,10 +34,8 @@ from portal.models import (
     utcnow,
 )
 from portal.services.audit import record_event
-from portal.services.errors import Conflict, DomainError, NotFound
 
 KEY_SAFE = re.compile(r"^[A-Za-z0-9_.\-~]+$")
-CREATE_RUN_JOB = "openedx.create_contract_run"
 
 
 def lock_contract(contract_id: int, *, shared: bool = False) -> Contract:
@@ -115,7 +115,7 @@ def add_course(contract_id: int, course_id: int) -> CourseRun:
     db.session.add(run)
     db.session.flush()
     record_job(
-        CREATE_RUN_JOB,
+        JobKind.OPENEDX_CREATE_CONTRACT_RUN,
         {"course_run_id": run.id, "source_key": source.course_key},
         object_type="course_run",
         object_id=run.id,

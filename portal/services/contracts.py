@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, select
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -35,7 +36,6 @@ from portal.models import (
 from portal.services import codes as code_service
 from portal.services.audit import record_event
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import DomainError
 from portal.services.seats import claimed_count
 
 SAMPLE_SIZE = 10

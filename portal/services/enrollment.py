@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
+from portal.core.domain_errors import DomainError, NotFound
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import (
     Contract,
     ContractProgram,
@@ -35,8 +37,7 @@ from portal.models import (
 from portal.services.access import available_contracts
 from portal.services.audit import record_event
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import DomainError, NotFound
-from portal.services.orders import UNENROLL_JOB, ZERO, create_order, fulfil_order, pending_order_for
+from portal.services.orders import ZERO, create_order, fulfil_order, pending_order_for
 from portal.services.redemption import contract_gate, refuse
 from portal.services.seats import ContractFull, active_seat, claim_seat
 
@@ -217,7 +218,7 @@ def deactivate_enrollment(
     enrollment.edx_error = None
     db.session.flush()
     record_job(
-        UNENROLL_JOB,
+        JobKind.OPENEDX_UNENROLL,
         {"enrollment_id": enrollment.id},
         object_type="enrollment",
         object_id=enrollment.id,

@@ -3,7 +3,7 @@
 ``queue_email`` adds an ``OutboxMessage`` and an ``email.send`` job to the caller's transaction and
 flushes; the caller commits. If the transaction rolls back, neither the message nor the job exists,
 so nobody is ever told about a change that did not happen. Delivery (or, in demo mode, capture) is
-``portal.jobs.email``.
+``portal.tasks.email``.
 
 Header injection: an address with anything but a plain ``local@domain`` is refused, and line breaks
 or other control characters in a subject are folded into spaces, so no caller can add a header.
@@ -17,12 +17,12 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, or_, select
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
+from portal.jobs.kinds import JobKind
 from portal.jobs.queue import record_job
 from portal.models import Membership, OutboxMessage, User
-from portal.services.errors import DomainError
 
-SEND_KIND = "email.send"
 SUBJECT_MAX = 300  # the outbox column's size
 # CR, LF and every other control character, plus Unicode line and paragraph separators.
 _SUBJECT_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -78,7 +78,7 @@ def queue_email(
     db.session.add(message)
     db.session.flush()
     record_job(
-        SEND_KIND,
+        JobKind.EMAIL_SEND,
         {"message_id": message.id},
         object_type="outbox_message",
         object_id=message.id,

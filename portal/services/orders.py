@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import (
     CodeRedemption,
     Contract,
@@ -28,8 +29,6 @@ from portal.models import (
 from portal.services.audit import record_event
 
 ZERO = Decimal("0.00")
-ENROLL_JOB = "openedx.enroll"
-UNENROLL_JOB = "openedx.unenroll"
 
 
 def price_for(contract: Contract, user: User) -> tuple[Decimal, int | None]:
@@ -160,7 +159,7 @@ def activate_enrollment(user: User, run_id: int, order: Order | None) -> Enrollm
         enrollment.order_id = order.id
     db.session.flush()
     record_job(
-        ENROLL_JOB,
+        JobKind.OPENEDX_ENROLL,
         {"enrollment_id": enrollment.id},
         object_type="enrollment",
         object_id=enrollment.id,

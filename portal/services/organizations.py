@@ -13,8 +13,10 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, or_, select, union
 
+from portal.core.domain_errors import Conflict, DomainError
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import (
     BackgroundJob,
     Contract,
@@ -29,7 +31,6 @@ from portal.models import (
     utcnow,
 )
 from portal.services.audit import record_event
-from portal.services.errors import Conflict, DomainError
 
 KEY_MAX = 30
 
@@ -375,7 +376,7 @@ def request_keycloak_link(org: Organization, alias: str) -> BackgroundJob:
     if other is not None:
         raise Conflict(f"{other.name} ({other.key}) already uses the Keycloak alias {alias}.")
     job = record_job(
-        "keycloak.link_organization",
+        JobKind.KEYCLOAK_LINK_ORGANIZATION,
         {"organization_id": org.id, "alias": alias},
         object_type="organization",
         object_id=org.id,
@@ -456,7 +457,7 @@ def add_member(org: Organization, email: str, *, is_manager: bool = False) -> Me
     )
     if org.keycloak_id:
         record_job(
-            "keycloak.push_member",
+            JobKind.KEYCLOAK_PUSH_MEMBER,
             {"user_id": user.id, "organization_id": org.id},
             object_type="organization",
             object_id=org.id,
@@ -504,7 +505,7 @@ def remove_member(membership: Membership) -> None:
     )
     if org.keycloak_id:
         record_job(
-            "keycloak.remove_member",
+            JobKind.KEYCLOAK_REMOVE_MEMBER,
             {"user_id": user_id, "organization_id": org.id},
             object_type="organization",
             object_id=org.id,

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import (
     CodeRedemption,
     Contract,
@@ -30,7 +32,6 @@ from portal.models import (
 from portal.services.audit import record_event
 from portal.services.codes import CODE_ALPHABET, normalize_code
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import DomainError
 from portal.services.seats import ContractFull, active_seat, claim_seat
 
 
@@ -200,7 +201,7 @@ def redeem(user: User, raw_code: str) -> Redeemed:
         )
         if org.keycloak_id:
             record_job(
-                "keycloak.push_member",
+                JobKind.KEYCLOAK_PUSH_MEMBER,
                 {"user_id": user.id, "organization_id": org.id},
                 object_type="user",
                 object_id=user.id,

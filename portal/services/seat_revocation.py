@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
 from portal.models import Contract, Enrollment, MembershipType, Seat, User, utcnow
 from portal.services import codes as code_service
 from portal.services.audit import record_event
 from portal.services.contract_runs import lock_contract
 from portal.services.enrollment import deactivate_enrollment
-from portal.services.errors import Conflict, DomainError, NotFound
 
 MAX_REASON = 500
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, func, select
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import Contract, ContractSeatDay, Seat, SeatSource, User, utcnow
 from portal.services.audit import record_event
-from portal.services.errors import DomainError
 
 
 class ContractFull(DomainError):

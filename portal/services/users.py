@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from portal.core.domain_errors import Conflict, DomainError
 from portal.extensions import db
 from portal.models import User, normalize_email, utcnow
 from portal.services.audit import record_event
-from portal.services.errors import Conflict, DomainError
 
 
 def user_from_claims(claims: Mapping[str, Any], *, is_staff_by_role: bool) -> User:

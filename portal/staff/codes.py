@@ -27,20 +27,20 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
+from portal.core.domain_errors import DomainError
 from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob, Contract, EnrollmentCode, Seat, User
 from portal.services import codes as code_service
 from portal.services.audit import record_event
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import DomainError
 from portal.staff.contract_forms import BatchForm, ConfirmForm
 from portal.staff.views import bp
 
 __all__ = ["bp", "codes_and_learners", "sync_seat_codes"]
 
-GENERATE_JOB = "codes.generate"
 PAGE_SIZE = 50
 Rendered = tuple[str, int] | str
 
@@ -55,7 +55,7 @@ def _contract(contract_id: int) -> Contract:
 
 def _queue_generation(contract: Contract, payload: dict[str, Any], count: int) -> BackgroundJob:
     job = record_job(
-        GENERATE_JOB,
+        JobKind.CODES_GENERATE,
         payload,
         object_type="contract",
         object_id=contract.id,
@@ -116,7 +116,7 @@ def codes_and_learners(contract: Contract) -> dict[str, Any]:
     code_jobs = db.session.scalars(
         select(BackgroundJob)
         .where(
-            BackgroundJob.kind == GENERATE_JOB,
+            BackgroundJob.kind == JobKind.CODES_GENERATE,
             BackgroundJob.object_type == "contract",
             BackgroundJob.object_id == str(contract.id),
         )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
+from portal.core.domain_errors import DomainError
 from portal.core.forms import PortalForm
 from portal.core.params import parse_id
 from portal.extensions import db
@@ -34,7 +35,6 @@ from portal.services import codes as code_service
 from portal.services import contract_runs
 from portal.services import contracts as contract_service
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import DomainError
 from portal.services.seats import claimed_count, held_seats
 from portal.staff.codes import codes_and_learners, sync_seat_codes
 from portal.staff.contract_forms import (

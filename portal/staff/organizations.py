@@ -19,14 +19,15 @@ from werkzeug.wrappers import Response
 from wtforms import Field
 
 from portal.core.access import staff_required
+from portal.core.domain_errors import DomainError
 from portal.core.forms import PortalForm
 from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob, Membership, Organization, User
 from portal.services import organizations as service
 from portal.services.audit import record_event
-from portal.services.errors import DomainError
 from portal.staff.organization_forms import (
     LinkKeycloakForm,
     LogoForm,
@@ -360,7 +361,7 @@ def organization_logo_remove(org_id: int) -> Rendered | Response:
 @bp.post("/keycloak/pull")
 @staff_required
 def pull_organizations() -> Response:
-    _queue(None, "keycloak.pull_organizations", {}, "Pulling organizations from Keycloak")
+    _queue(None, JobKind.KEYCLOAK_PULL_ORGANIZATIONS, {}, "Pulling organizations from Keycloak")
     return redirect(url_for("staff.organizations"))
 
 
@@ -373,7 +374,7 @@ def create_in_keycloak(org_id: int) -> Response:
         return _detail(org.id)
     _queue(
         org,
-        "keycloak.create_organization",
+        JobKind.KEYCLOAK_CREATE_ORGANIZATION,
         {"organization_id": org.id},
         f"Creating {org.name} in Keycloak",
     )

@@ -10,6 +10,7 @@ from portal.core.access import staff_required
 from portal.core.params import page_number
 from portal.extensions import db
 from portal.jobs import record_job
+from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob, Contract, Organization, User
 from portal.services.audit import record_event
 
@@ -42,7 +43,7 @@ def _queue(kind: str, payload: dict[str, int], message: str, **where: object) ->
 @staff_required
 def ping_jobs() -> Response:
     """Checks the job path end to end: the job writes an audit event when a worker runs it."""
-    _queue("system.ping", {}, "Queue check recorded")
+    _queue(JobKind.SYSTEM_PING, {}, "Queue check recorded")
     return redirect(url_for("staff.index"))
 
 
@@ -70,7 +71,7 @@ def users() -> str:
 def resync_user(user_id: int) -> Response:
     user = db.session.get(User, user_id) or abort(404)
     _queue(
-        "keycloak.resync_member",
+        JobKind.KEYCLOAK_RESYNC_MEMBER,
         {"user_id": user.id},
         f"Re-syncing {user.email}'s memberships from Keycloak",
         object_type="user",
@@ -82,7 +83,7 @@ def resync_user(user_id: int) -> Response:
 @bp.post("/jobs/<int:job_id>/retry")
 @staff_required
 def retry_job(job_id: int) -> Response:
-    from portal.jobs.runner import retry_now
+    from portal.jobs.queue import retry_now
     from portal.models import JobState
 
     job = db.session.get(BackgroundJob, job_id) or abort(404)

@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, func, select, text, true
 from sqlalchemy.pool import NullPool
 
 from portal.extensions import db
-from portal.jobs.queue import _PENDING
+from portal.jobs.queue import leave_to_sweeper
 from portal.models import (
     RESTRICTION_B2B,
     AuditEvent,
@@ -476,7 +476,7 @@ def commit_for_worker(app: Flask) -> None:
     them in this process right after the commit; here only the worker process may (its sweeper
     finds them pending)."""
     if not app.config["PORTAL"].uses_redis:
-        db.session.info.pop(_PENDING, None)
+        leave_to_sweeper()
     db.session.commit()
 
 

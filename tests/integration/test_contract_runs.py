@@ -14,6 +14,7 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -31,7 +32,6 @@ from portal.models import (
 )
 from portal.services import contract_runs
 from portal.services.demo_data import seed_demo
-from portal.services.errors import DomainError
 from tests.conftest import USES_POSTGRES
 from tests.support.live_server import live_server
 
@@ -193,7 +193,7 @@ def test_clone_succeeded_but_update_failed_then_retry_completes(edx: Any) -> Non
     assert edx.edx.run(run.course_key) is not None  # the clone itself happened
 
     requests.delete(f"{edx.edx.url}/__emulator__/faults", timeout=10)
-    from portal.jobs.runner import retry_now
+    from portal.jobs.queue import retry_now
 
     retry_now(failed)  # the staff retry button
     db.session.commit()

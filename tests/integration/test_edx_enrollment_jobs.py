@@ -16,10 +16,10 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
-import portal.jobs.openedx_enrollments  # noqa: F401 - registers the handlers (harmless once wired)
+import portal.tasks.openedx_enrollments  # noqa: F401 - registers the handlers (harmless once wired)
 from portal.extensions import db
 from portal.jobs import record_job
-from portal.jobs.runner import retry_now
+from portal.jobs.queue import retry_now
 from portal.models import (
     RESTRICTION_B2B,
     AuditEvent,
@@ -38,7 +38,7 @@ from portal.models import (
 from tests.support.live_server import live_server
 
 # The worker process (CI, real Redis) loads the handlers from here too.
-JOB_MODULES = "tests.support.jobs,portal.jobs.openedx_enrollments"
+JOB_MODULES = "tests.support.jobs,portal.tasks.openedx_enrollments"
 SOURCE = "course-v1:B2B_SOURCE+DS.101x+SOURCE"
 WAITING = (JobState.PENDING, JobState.QUEUED)  # queued = scheduled in RQ for run_after
 

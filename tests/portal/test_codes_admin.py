@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import portal.jobs.codes  # noqa: F401 - registers codes.generate until the factory imports it
+import portal.tasks.codes  # noqa: F401 - registers codes.generate until the factory imports it
+from portal.core.domain_errors import DomainError
 from portal.jobs import record_job
-from portal.jobs.codes import generate as generate_job
 from portal.jobs.registry import JobContext
 from portal.models import (
     AuditEvent,
@@ -35,7 +35,7 @@ from portal.models import (
 )
 from portal.services import codes as code_service
 from portal.services import contracts as contract_service
-from portal.services.errors import DomainError
+from portal.tasks.codes import generate as generate_job
 
 
 @pytest.fixture
@@ -461,7 +461,7 @@ def test_generation_job_through_the_worker(rq_app_factory: Any, job_runner_for: 
     from portal.extensions import db
 
     # The worker (a separate process when REDIS_URL is set) loads the job module by name.
-    rq_app = rq_app_factory(JOB_MODULES="tests.support.jobs,portal.jobs.codes")
+    rq_app = rq_app_factory(JOB_MODULES="tests.support.jobs,portal.tasks.codes")
     jobs = job_runner_for(rq_app)
     with rq_app.app_context():
         _generate_through_worker(db, jobs)

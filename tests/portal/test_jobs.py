@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.jobs import record_job
-from portal.jobs.queue import redis_connection
-from portal.jobs.runner import backoff_seconds, execute, retry_now
+from portal.jobs.queue import redis_connection, retry_now
+from portal.jobs.runner import backoff_seconds, execute
 from portal.jobs.sweeper import sweep
 from portal.models import AuditEvent, BackgroundJob, JobState, utcnow
 

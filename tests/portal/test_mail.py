@@ -21,12 +21,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from portal.config import SMTP_REQUIRED, ConfigError, load_settings
+from portal.core.domain_errors import DomainError
 from portal.extensions import db as _db
 from portal.integrations import smtp
 from portal.jobs import email as email_job
 from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.queue import retry_now
 from portal.jobs.registry import JobContext
-from portal.jobs.runner import execute, retry_now
+from portal.jobs.runner import execute
 from portal.models import (
     BackgroundJob,
     JobState,
@@ -36,7 +38,6 @@ from portal.models import (
     OutboxMessage,
     utcnow,
 )
-from portal.services.errors import DomainError
 from portal.services.mail import queue_email
 from tests.portal.test_config import PRODUCTION_ENV
 

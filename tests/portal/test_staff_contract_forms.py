@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-import portal.jobs.codes  # noqa: F401 - registers codes.generate until the factory imports it
+import portal.tasks.codes  # noqa: F401 - registers codes.generate until the factory imports it
 from portal.models import (
     AuditEvent,
     BackgroundJob,

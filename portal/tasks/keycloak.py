@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from portal.extensions import db
 from portal.integrations.keycloak_admin import KeycloakAdminError, admin_client
 from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
 from portal.models import Membership, Organization, User
 from portal.services.audit import record_event
@@ -36,7 +37,7 @@ def _load(model: type[T], ctx: JobContext, name: str) -> T:
     return obj
 
 
-@job_handler("keycloak.push_member")
+@job_handler(JobKind.KEYCLOAK_PUSH_MEMBER)
 def push_member(ctx: JobContext) -> None:
     """Put a learner into the Keycloak organization (b2b-rules 2: after a code redemption or a
     hand-made membership). "Already a member" (409) is success."""
@@ -69,7 +70,7 @@ def push_member(ctx: JobContext) -> None:
     )
 
 
-@job_handler("keycloak.create_organization")
+@job_handler(JobKind.KEYCLOAK_CREATE_ORGANIZATION)
 def create_organization(ctx: JobContext) -> None:
     """Create the Keycloak organization for a portal organization that has none. A retry after a
     create that succeeded finds it by alias and links it instead of failing."""
@@ -103,7 +104,7 @@ def create_organization(ctx: JobContext) -> None:
     )
 
 
-@job_handler("keycloak.pull_organizations")
+@job_handler(JobKind.KEYCLOAK_PULL_ORGANIZATIONS)
 def pull_organizations(ctx: JobContext) -> None:
     """Create and update portal organizations from Keycloak's (never delete; never change a key)."""
     ctx.set_step("reading Keycloak")
@@ -115,7 +116,7 @@ def pull_organizations(ctx: JobContext) -> None:
     )
 
 
-@job_handler("keycloak.resync_member")
+@job_handler(JobKind.KEYCLOAK_RESYNC_MEMBER)
 def resync_member(ctx: JobContext) -> None:
     """Re-read one learner's organizations from Keycloak's admin API and reconcile, so a fix does
     not wait for the learner to sign in again (b2b-rules 2, improvement over the reference)."""
@@ -134,7 +135,7 @@ def resync_member(ctx: JobContext) -> None:
     reconcile_memberships(user, claimed, source="staff-resync")
 
 
-@job_handler("keycloak.link_organization")
+@job_handler(JobKind.KEYCLOAK_LINK_ORGANIZATION)
 def link_organization(ctx: JobContext) -> None:
     """Link a portal organization to an existing Keycloak organization found by its alias (staff
     console). Already linked to that one is success; a missing alias, or one another portal
@@ -163,7 +164,7 @@ def link_organization(ctx: JobContext) -> None:
     link_to_keycloak(org, kc_id, alias, actor_kind="job")
 
 
-@job_handler("keycloak.remove_member")
+@job_handler(JobKind.KEYCLOAK_REMOVE_MEMBER)
 def remove_member(ctx: JobContext) -> None:
     """Take a person out of the Keycloak organization after staff removed their membership
     (b2b-rules 2). Not a member (404), no Keycloak account, or a membership added back since

@@ -19,16 +19,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from portal.core.domain_errors import NotFound
 from portal.extensions import db
 from portal.jobs.errors import PermanentJobError
+from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
 from portal.models import Contract, EnrollmentCode, RedemptionType
 from portal.services import codes as code_service
 from portal.services.audit import record_event
 from portal.services.contract_runs import lock_contract
-from portal.services.errors import NotFound
 
-KIND = "codes.generate"
 CHUNK = 5000
 
 
@@ -48,7 +48,7 @@ def _when(value: Any, name: str) -> datetime | None:
         raise PermanentJobError(f"job payload {name!r} is not a date: {value!r}") from None
 
 
-@job_handler(KIND)
+@job_handler(JobKind.CODES_GENERATE)
 def generate(ctx: JobContext) -> None:
     contract_id = ctx.arg("contract_id")
     if (ctx.job.payload or {}).get("seats"):

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from portal.extensions import db
 from portal.integrations.openedx import OpenEdxError, edx_client
 from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
 from portal.models import BackgroundJob, CourseRun, EdxRunState
 from portal.services.audit import record_event
@@ -37,7 +38,7 @@ def _mark_run_failed(job: BackgroundJob, message: str) -> None:
         run.edx_error = message
 
 
-@job_handler("openedx.create_contract_run", on_failure=_mark_run_failed)
+@job_handler(JobKind.OPENEDX_CREATE_CONTRACT_RUN, on_failure=_mark_run_failed)
 def create_contract_run(ctx: JobContext) -> None:
     run = db.session.get(CourseRun, ctx.arg("course_run_id"))
     if run is None:

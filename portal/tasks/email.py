@@ -21,11 +21,11 @@ from flask import current_app
 from portal.extensions import db
 from portal.integrations import smtp
 from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
 from portal.models import BackgroundJob, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
-KIND = "email.send"
 
 
 def _store_error(job: BackgroundJob, message: str) -> None:
@@ -38,7 +38,7 @@ def stable_message_id(outbox: OutboxMessage, mail_from: str) -> str:
     return smtp.message_id(f"outbox-{outbox.id}.{outbox.created_at:%Y%m%d%H%M%S}", mail_from)
 
 
-@job_handler(KIND, on_failure=_store_error)
+@job_handler(JobKind.EMAIL_SEND, on_failure=_store_error)
 def send(ctx: JobContext) -> None:
     message_id = ctx.arg("message_id")
     outbox = db.session.get(OutboxMessage, message_id)

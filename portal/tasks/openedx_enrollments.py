@@ -32,6 +32,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.integrations.openedx import OpenEdxClient, OpenEdxError, edx_client
 from portal.jobs.errors import PermanentJobError, TransientJobError
+from portal.jobs.kinds import JobKind
 from portal.jobs.queue import record_job
 from portal.jobs.registry import FailureHook, JobContext, job_handler
 from portal.models import (
@@ -44,7 +45,6 @@ from portal.models import (
     User,
 )
 from portal.services.audit import record_event
-from portal.services.orders import ENROLL_JOB, UNENROLL_JOB
 
 T = TypeVar("T")
 NO_COURSE = re.compile(r"^No course '.*' found for enrollment")
@@ -154,7 +154,7 @@ def _changed_meanwhile(enrollment: Enrollment, active: bool) -> bool:
         return False
     enrollment.edx_state = EdxSyncState.PENDING
     record_job(
-        ENROLL_JOB if enrollment.active else UNENROLL_JOB,
+        JobKind.OPENEDX_ENROLL if enrollment.active else JobKind.OPENEDX_UNENROLL,
         {"enrollment_id": enrollment.id},
         object_type="enrollment",
         object_id=enrollment.id,
@@ -216,7 +216,7 @@ def _enroll_in_edx(sync: _Sync, username: str, run: CourseRun, mode: str) -> Non
         )
 
 
-@job_handler(ENROLL_JOB, on_failure=_mark_failed(active=True))
+@job_handler(JobKind.OPENEDX_ENROLL, on_failure=_mark_failed(active=True))
 def enroll(ctx: JobContext) -> None:
     """Enroll the learner in edX (b2b-rules 8): account, look first, enroll, mark synced."""
     enrollment = _load(ctx)
@@ -253,7 +253,7 @@ def enroll(ctx: JobContext) -> None:
 # -- unenroll --------------------------------------------------------------------------------
 
 
-@job_handler(UNENROLL_JOB, on_failure=_mark_failed(active=False))
+@job_handler(JobKind.OPENEDX_UNENROLL, on_failure=_mark_failed(active=False))
 def unenroll(ctx: JobContext) -> None:
     """Deactivate the learner's edX enrollment (b2b-rules 8). Nothing to do when edX has no
     active enrollment (or the learner no edX account)."""
