@@ -159,15 +159,29 @@ def load_settings(
     variable names. Anything unknown in ``overrides`` is kept in ``extra`` and copied to Flask config.
     """
     env = os.environ if environ is None else environ
-    given: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
     mode = str((overrides or {}).get("PORTAL_MODE") or env.get("PORTAL_MODE") or "demo").lower()
     if mode not in MODES:
         raise ConfigError(f"PORTAL_MODE must be one of {', '.join(MODES)}, not {mode!r}")
+    given, extra = _given(env, overrides or {})
+    _mail_backend(given, mode)
+    if mode == "production":
+        _production(given)
+    _defaults(given, mode, instance_path)
+    settings = replace(Settings(mode=mode, extra=extra), **given)
+    _check_mail(settings)
+    return settings
+
+
+def _given(
+    env: Mapping[str, str], overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings named in the environment, then in ``overrides``; and the unknown overrides."""
+    given: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for attr, var in _ENV_NAMES.items():
         if env.get(var, "") != "":
             given[attr] = _coerce(attr, env[var])
-    for key, value in (overrides or {}).items():
+    for key, value in overrides.items():
         attr = key.lower()
         if key == "PORTAL_MODE":
             continue
@@ -176,7 +190,10 @@ def load_settings(
             given[attr] = _coerce(attr, value) if isinstance(value, str) else value
         else:
             extra[key] = value
+    return given, extra
 
+
+def _mail_backend(given: dict[str, Any], mode: str) -> None:
     given.setdefault("mail_backend", "smtp" if mode == "production" else "outbox")
     given["mail_backend"] = str(given["mail_backend"]).strip().lower()
     if given["mail_backend"] not in MAIL_BACKENDS:
@@ -184,22 +201,27 @@ def load_settings(
             f"MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}, not {given['mail_backend']!r}"
         )
 
-    if mode == "production":
-        required: tuple[str, ...] = PRODUCTION_REQUIRED
-        if given["mail_backend"] == "smtp":
-            required += SMTP_REQUIRED
-        missing = [var for var in required if not given.get(var.lower())]
-        if missing:
-            raise ConfigError(
-                "production mode refuses to start: set "
-                + ", ".join(missing)
-                + " (see the README's Configuration section)"
-            )
-        given.setdefault("job_runner", "rq")
-        given.setdefault("session_cookie_secure", True)
-        if given["job_runner"] != "rq":
-            raise ConfigError("production mode runs jobs through RQ: JOB_RUNNER must be 'rq'")
 
+def _production(given: dict[str, Any]) -> None:
+    """Production refuses to start without its secrets and real URLs, naming what is missing."""
+    required: tuple[str, ...] = PRODUCTION_REQUIRED
+    if given["mail_backend"] == "smtp":
+        required += SMTP_REQUIRED
+    missing = [var for var in required if not given.get(var.lower())]
+    if missing:
+        raise ConfigError(
+            "production mode refuses to start: set "
+            + ", ".join(missing)
+            + " (see the README's Configuration section)"
+        )
+    given.setdefault("job_runner", "rq")
+    given.setdefault("session_cookie_secure", True)
+    if given["job_runner"] != "rq":
+        raise ConfigError("production mode runs jobs through RQ: JOB_RUNNER must be 'rq'")
+
+
+def _defaults(given: dict[str, Any], mode: str, instance_path: Path) -> None:
+    """The demo and test defaults: a kept secret key, SQLite in the instance folder, inline jobs."""
     if given.get("database_url"):
         given["database_url"] = normalize_database_url(given["database_url"])
     if not given.get("secret_key"):
@@ -213,9 +235,6 @@ def load_settings(
         raise ConfigError(f"JOB_RUNNER must be 'rq' or 'inline', not {given['job_runner']!r}")
     if given["job_runner"] == "rq" and not given.get("redis_url"):
         raise ConfigError("JOB_RUNNER=rq needs REDIS_URL")
-    settings = replace(Settings(mode=mode, extra=extra), **given)
-    _check_mail(settings)
-    return settings
 
 
 def _check_mail(settings: Settings) -> None:
