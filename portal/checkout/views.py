@@ -14,12 +14,14 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.core.domain_errors import DomainError
+from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import csrf, db
 from portal.models import Contract, CourseRun, Order, OrderState, Organization
-from portal.services.audit import record_event
+from portal.services.audit import record_refusal
 from portal.services.enrollment import enroll_runs
 from portal.services.payments import (
     CheckoutState,
+    Outcome,
     PaymentOutcome,
     checkout_fields,
     checkout_state,
@@ -46,17 +48,20 @@ def _own_order(reference: str) -> Order:
     return order
 
 
-def _page(template: str, order: Order, **context: object) -> str:
-    contract = db.session.get(Contract, order.contract_id)
-    assert contract is not None
-    runs = {
-        run.id: run
-        for run in db.session.scalars(
+def _order_runs(order: Order) -> list[CourseRun]:
+    return list(
+        db.session.scalars(
             select(CourseRun).where(
                 CourseRun.id.in_([line.course_run_id for line in order.lines if line.course_run_id])
             )
         )
-    }
+    )
+
+
+def _page(template: str, order: Order, **context: object) -> str:
+    contract = db.session.get(Contract, order.contract_id)
+    assert contract is not None
+    runs = {run.id: run for run in _order_runs(order)}
     return render_template(
         template,
         order=order,
@@ -83,33 +88,20 @@ def result(reference: str) -> str:
 
 
 @bp.post("/<reference>/retry")
+@refusals_redirect_to("checkout.show")
 def retry(reference: str) -> Response:
-    """After a decline or cancel: the same runs again, through the same rules as Enroll."""
+    """After a decline or cancel: the same runs again, through the same rules as Enroll (a refusal
+    is recorded, as there, and shown on the order's page)."""
     order = _own_order(reference)
     if order.state not in (OrderState.DECLINED, OrderState.CANCELLED):
         return redirect(url_for("checkout.show", reference=order.reference))
-    runs = list(
-        db.session.scalars(
-            select(CourseRun).where(
-                CourseRun.id.in_([line.course_run_id for line in order.lines if line.course_run_id])
-            )
-        )
-    )
     try:
-        again = enroll_runs(current_user, order.contract_id, runs)
-        db.session.commit()
+        again = enroll_runs(current_user, order.contract_id, _order_runs(order))
     except DomainError as exc:
-        db.session.rollback()
-        record_event(
-            "enrollment.refused",
-            "user",
-            current_user.id,
-            after={"reason": exc.code, "order": order.reference},
-            reason=exc.message,
+        record_refusal(
+            "enrollment.refused", "user", current_user.id, code=exc.code, message=exc.message
         )
-        db.session.commit()
-        flash(exc.message, "error")
-        return redirect(url_for("checkout.show", reference=order.reference))
+        raise
     if again.needs_payment and again.order is not None:
         return redirect(url_for("checkout.show", reference=again.order.reference))
     if again.enrollments:
@@ -119,12 +111,21 @@ def retry(reference: str) -> Response:
     return redirect(url_for("learner.dashboard"))
 
 
+def _handled(channel: str) -> Outcome:
+    """Verify and apply the posted response. A forged or refused one is answered 400, which rolls
+    the request back: what was received and why it was refused is committed here first, so the
+    audit log keeps it (the same record ``handle_response`` writes for an accepted one)."""
+    outcome = handle_response(request.form, channel=channel)
+    if outcome.status in (PaymentOutcome.FORGED, PaymentOutcome.REFUSED):
+        db.session.commit()
+    return outcome
+
+
 @bp.post("/receipt")
 @csrf.exempt
 def receipt() -> Response:
     """The learner's browser, back from the payment page with the signed response."""
-    outcome = handle_response(request.form, channel="return")
-    db.session.commit()
+    outcome = _handled("return")
     if outcome.status is PaymentOutcome.FORGED:
         abort(400, description=RECEIPT_FORGED)
     if outcome.status is PaymentOutcome.REFUSED or outcome.order is None:
@@ -138,8 +139,7 @@ def notify() -> Response:
     """CyberSource's server-to-server notification (the merchant POST URL): 200 "OK" once the message
     is handled, repeats included; 400 for a forged one, or a signed one we refused (unknown order,
     wrong amount), so it shows as failed in CyberSource's notification log."""
-    outcome = handle_response(request.form, channel="notification")
-    db.session.commit()
+    outcome = _handled("notification")
     if outcome.status in (PaymentOutcome.FORGED, PaymentOutcome.REFUSED):
         return Response(outcome.status.value, status=400, mimetype="text/plain")
     return Response("OK", status=200, mimetype="text/plain")

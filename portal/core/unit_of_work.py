@@ -13,7 +13,8 @@ on the page the person came from says so with ``@refusals_redirect_to(endpoint)`
 flashed and the browser goes back there.
 
 Refusals that must be recorded although the change is rolled back (a code tried, an enrollment
-refused) are written with ``services.audit.record_refusal``, in a transaction of their own.
+refused) are written with ``services.audit.record_refusal``: it rolls the change back and
+commits the record alone.
 
 The command line uses ``transaction()``, the same rule for a block of code.
 """

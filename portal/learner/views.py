@@ -21,9 +21,9 @@ from werkzeug.wrappers import Response
 
 from portal.core.access import request_cache
 from portal.core.domain_errors import DomainError, NotFound
-from portal.extensions import db, limiter
-from portal.learner.dashboard import dashboard_data
+from portal.extensions import limiter
 from portal.services.audit import record_refusal
+from portal.services.dashboard import dashboard_data
 from portal.services.enrollment import EnrollResult, enroll, enroll_program, unenroll
 from portal.services.redemption import redeem
 
@@ -87,7 +87,6 @@ def redeem_submit() -> Response | tuple[str, int]:
     try:
         result = redeem(current_user, code)
     except DomainError as exc:
-        db.session.rollback()
         return _refusal(exc, code[:64])
     contract, organization = result.contract.name, result.organization.name
     if result.already_had:
@@ -136,7 +135,6 @@ def refusals_recorded(view: F) -> F:
         except NotFound:
             raise
         except DomainError as exc:
-            db.session.rollback()
             record_refusal(
                 "enrollment.refused", "user", current_user.id, code=exc.code, message=exc.message
             )

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import AuditEvent
@@ -52,22 +51,12 @@ def record_event(
 def record_refusal(
     action: str, object_type: str, object_id: object, *, code: str, message: str
 ) -> None:
-    """Record that a rule refused someone, in a transaction of its own: the refused change is
-    rolled back, the record of the refusal is kept (e.g. every code tried, b2b-rules section 7).
+    """Record that a rule refused someone: the refused change is rolled back first, then the
+    record of the refusal is committed on its own (e.g. every code tried, b2b-rules section 7).
 
-    Call it after the request's own transaction has been rolled back (SQLite allows one writer)."""
-    actor = _current_actor_id()
-    with Session(db.engine) as own:
-        own.add(
-            AuditEvent(
-                action=action,
-                object_type=object_type,
-                object_id=str(object_id),
-                after={"reason": code},
-                reason=message,
-                actor_id=actor,
-                actor_kind="user" if actor is not None else "system",
-                remote_addr=request.remote_addr if has_request_context() else None,
-            )
-        )
-        own.commit()
+    Both happen on the request's own session, so a refused request holds one database
+    connection, never two: under a burst of requests on one contract a second connection per
+    request would wait on a pool that the requests queued behind the contract lock hold."""
+    db.session.rollback()
+    record_event(action, object_type, object_id, after={"reason": code}, reason=message)
+    db.session.commit()
