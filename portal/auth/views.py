@@ -50,7 +50,6 @@ UNREACHABLE = (
 
 def _failure(message: str, status: int = 400) -> tuple[str, int]:
     session.clear()
-    db.session.rollback()
     return render_template("auth/failed.html", message=message), status
 
 
@@ -92,6 +91,9 @@ def callback() -> Response | tuple[str, int]:
         record_event(
             "user.login", "user", user.id, actor_id=user.id, after={"sid": claims.get("sid")}
         )
+        # Committed before the session names the user, not with the request: if the account and
+        # its memberships could not be stored, the browser must not come out signed in with what
+        # the database does not hold (the request's commit comes after the cookie is set).
         db.session.commit()
     except SignInError as exc:
         return _failure(exc.message, exc.status)
@@ -154,6 +156,9 @@ def logout() -> Response:
     if current_user.is_authenticated:
         record_event("user.logout", "user", current_user.id)
         current_user.session_version += 1  # every copy of this session's cookie stops working
+        # Committed before this session is cleared and the browser leaves for Keycloak: if it
+        # could not be stored, the person must still be signed in here to try again, not signed
+        # out of this copy of the cookie while every other copy keeps working.
         db.session.commit()
     logout_user()
     session.clear()

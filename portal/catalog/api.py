@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -17,13 +18,13 @@ from flask_login import current_user
 from sqlalchemy import Select, bindparam, func, select
 from werkzeug.wrappers import Response
 
+from portal.core.pagination import Page, page_of
 from portal.extensions import db
 from portal.models import Course, CourseRun, Pacing
 from portal.services import catalog
 from portal.services.catalog import (
     BadQuery,
     CourseListing,
-    Page,
     PageNotFound,
     ProgramListing,
     Viewer,
@@ -67,7 +68,10 @@ def _viewer() -> Viewer:
                 )
             )
         viewer = catalog.viewer_for_token(token)
-        db.session.commit()  # last_used_at
+        # Committed here, not with the request: the token was used even if the request is then
+        # refused (a bad page number is a 400 or 404, which rolls back), and staff decide whether
+        # a token can be revoked from its last_used_at.
+        db.session.commit()
         return viewer
     if current_user.is_authenticated and current_user.is_staff:
         return catalog.STAFF
@@ -96,7 +100,7 @@ def _page_url(page: int) -> str:
 
 def _paginated(page: Page[Any], results: list[dict[str, Any]]) -> Response:
     return jsonify(
-        count=page.count,
+        count=page.total,
         next=_page_url(page.page + 1) if page.has_next else None,
         previous=_page_url(page.page - 1) if page.has_previous else None,
         results=results,
@@ -215,47 +219,59 @@ def course_runs() -> Response:
     if not rows and wanted.page > 1:
         # Past the last page: the catalog counts the runs and names the last page (a 404).
         page = catalog.list_runs(vis, wanted)
-        return _paginated(page, [run_json(run, run.course.key) for run in page.items])
+        return _paginated(page, [_run_json(run) for run in page.items])
     count = rows[0].total if rows else 0
     return _paginated(
-        Page(list(rows), count, wanted.page, wanted.size),
+        page_of(list(rows), wanted.page, per_page=wanted.size, total=count),
         [run_json(row, row.course) for row in rows],
     )
 
 
+def _listing(
+    lister: Callable[[Visibility, catalog.PageRequest], Page[Any]],
+    to_json: Callable[[Any], dict[str, Any]],
+) -> Response:
+    page = lister(_visibility(), _page_request())
+    return _paginated(page, [to_json(item) for item in page.items])
+
+
+def _detail(
+    lookup: Callable[[str, Visibility], Any],
+    key: str,
+    what: str,
+    to_json: Callable[[Any], dict[str, Any]],
+) -> Response:
+    """One entry; 404 for an unknown one and for one this request may not see."""
+    found = lookup(key, _visibility())
+    if found is None:
+        abort(404, description=f"No {what} {key} in the catalog.")
+    return jsonify(to_json(found))
+
+
+def _run_json(run: CourseRun) -> dict[str, Any]:
+    return run_json(run, run.course.key)
+
+
 @bp.get("/course_runs/<path:key>/")
 def course_run(key: str) -> Response:
-    run = catalog.get_run(key, _visibility())
-    if run is None:
-        abort(404, description=f"No course run {key} in the catalog.")
-    return jsonify(run_json(run, run.course.key))
+    return _detail(catalog.get_run, key, "course run", _run_json)
 
 
 @bp.get("/courses/")
 def courses() -> Response:
-    vis = _visibility()
-    page = catalog.list_courses(vis, _page_request())
-    return _paginated(page, [course_json(listing) for listing in page.items])
+    return _listing(catalog.list_courses, course_json)
 
 
 @bp.get("/courses/<path:key>/")
 def course(key: str) -> Response:
-    listing = catalog.get_course(key, _visibility())
-    if listing is None:
-        abort(404, description=f"No course {key} in the catalog.")
-    return jsonify(course_json(listing))
+    return _detail(catalog.get_course, key, "course", course_json)
 
 
 @bp.get("/programs/")
 def programs() -> Response:
-    vis = _visibility()
-    page = catalog.list_programs(vis, _page_request())
-    return _paginated(page, [program_json(listing) for listing in page.items])
+    return _listing(catalog.list_programs, program_json)
 
 
 @bp.get("/programs/<path:key>/")
 def program(key: str) -> Response:
-    listing = catalog.get_program(key, _visibility())
-    if listing is None:
-        abort(404, description=f"No program {key} in the catalog.")
-    return jsonify(program_json(listing))
+    return _detail(catalog.get_program, key, "program", program_json)

@@ -4,11 +4,13 @@ source runs never."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
+from portal.core.pagination import Page
 from portal.models.courseware import RESTRICTION_B2B, RESTRICTION_B2C
 from portal.services import catalog
 from portal.services.catalog import BadQuery, PageNotFound, Visibility
@@ -73,42 +75,40 @@ def _page_request() -> catalog.PageRequest:
     return catalog.parse_page_request(request.args, default_size=PAGE_SIZE, max_size=PAGE_SIZE)
 
 
+def _listing(template: str, lister: Callable[[Visibility, catalog.PageRequest], Page[Any]]) -> str:
+    vis = _visibility()
+    return render_template(template, page=lister(vis, _page_request()), **_context(vis))
+
+
+def _detail(template: str, name: str, lookup: Callable[[str, Visibility], Any], key: str) -> str:
+    """The page of one catalog entry; 404 for an unknown one and for one this request may not see."""
+    vis = _visibility()
+    found = lookup(key, vis)
+    if found is None:
+        abort(404)
+    return render_template(template, **{name: found}, **_context(vis))
+
+
 @bp.get("/")
 def index() -> str:
-    vis = _visibility()
-    page = catalog.list_courses(vis, _page_request())
-    return render_template("catalog/index.html", page=page, **_context(vis))
+    return _listing("catalog/index.html", catalog.list_courses)
 
 
 @bp.get("/courses/<path:course_key>")
 def course(course_key: str) -> str:
-    vis = _visibility()
-    listing = catalog.get_course(course_key, vis)
-    if listing is None:
-        abort(404)
-    return render_template("catalog/course.html", listing=listing, **_context(vis))
+    return _detail("catalog/course.html", "listing", catalog.get_course, course_key)
 
 
 @bp.get("/runs/<path:run_key>")
 def run(run_key: str) -> str:
-    vis = _visibility()
-    found = catalog.get_run(run_key, vis)
-    if found is None:
-        abort(404)
-    return render_template("catalog/run.html", run=found, **_context(vis))
+    return _detail("catalog/run.html", "run", catalog.get_run, run_key)
 
 
 @bp.get("/programs/")
 def programs() -> str:
-    vis = _visibility()
-    page = catalog.list_programs(vis, _page_request())
-    return render_template("catalog/programs.html", page=page, **_context(vis))
+    return _listing("catalog/programs.html", catalog.list_programs)
 
 
 @bp.get("/programs/<path:program_key>")
 def program(program_key: str) -> str:
-    vis = _visibility()
-    listing = catalog.get_program(program_key, vis)
-    if listing is None:
-        abort(404)
-    return render_template("catalog/program.html", listing=listing, **_context(vis))
+    return _detail("catalog/program.html", "listing", catalog.get_program, program_key)

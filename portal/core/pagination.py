@@ -39,6 +39,15 @@ class Page(Generic[T]):
             return None
         return max(1, -(-self.total // self.per_page))
 
+    @property
+    def first(self) -> int:
+        """The place of the page's first item in the whole list, from 1 (51 on page 2 of 50)."""
+        return (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.items)
+
     def link_args(self, page: int, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """URL arguments for ``page`` of this list: ``fixed`` (the route's own arguments), then its
         filters (empty ones left out)."""
@@ -51,7 +60,7 @@ def requested_page(args: Mapping[str, Any], param: str = "page") -> int:
 
 
 def paginate(
-    query: Select[Any],
+    query: Select[*tuple[Any, ...]],
     page: int,
     *,
     per_page: int = PER_PAGE,
@@ -60,8 +69,10 @@ def paginate(
     param: str = "page",
     args: Mapping[str, Any] | None = None,
 ) -> Page[Any]:
-    """Run ``query`` for one page (rows, or the first column's values with ``scalars``)."""
-    limited = query.offset((page - 1) * per_page).limit(per_page + 1)
+    """Run ``query`` for one page (rows, or the first column's values with ``scalars``). With the
+    ``total`` known, the page needs no extra row to tell whether another follows."""
+    extra = 1 if total is None else 0
+    limited = query.offset((page - 1) * per_page).limit(per_page + extra)
     result = db.session.execute(limited)
     rows = list(result.scalars() if scalars else result)
     return page_of(rows, page, per_page=per_page, total=total, param=param, args=args)

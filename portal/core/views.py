@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
-from sqlalchemy import text
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
+from sqlalchemy import select, text
+from sqlalchemy.orm import undefer
 from werkzeug.wrappers import Response
 
 from portal.extensions import db
+from portal.models import Organization
 
 bp = Blueprint("core", __name__)
+ALLOWED_LOGO_TYPES = {"image/png", "image/jpeg", "image/webp"}
 
 
 @bp.get("/")
@@ -26,12 +38,6 @@ def redeem_link(code: str) -> str:
 @bp.get("/organizations/<org_key>/logo")
 def org_logo(org_key: str) -> Response:
     """An organization's logo (stored re-encoded by the staff upload), with its own type."""
-    from flask import abort, make_response
-    from sqlalchemy import select
-    from sqlalchemy.orm import undefer
-
-    from portal.models import Organization
-
     org = db.session.scalar(
         select(Organization).options(undefer(Organization.logo)).where(Organization.key == org_key)
     )
@@ -43,14 +49,9 @@ def org_logo(org_key: str) -> Response:
     return response
 
 
-ALLOWED_LOGO_TYPES = {"image/png", "image/jpeg", "image/webp"}
-
-
 @bp.get("/favicon.ico")
 def favicon() -> Response:
     """Browsers ask for /favicon.ico on pages that do not name an icon (error pages, downloads)."""
-    from flask import redirect, url_for
-
     return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
@@ -62,8 +63,7 @@ def healthz() -> tuple[Response, int]:
     try:
         db.session.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:
-        db.session.rollback()
+    except Exception as exc:  # the 503 below rolls the request back
         checks["database"] = f"error: {type(exc).__name__}"
         healthy = False
     settings = current_app.config["PORTAL"]

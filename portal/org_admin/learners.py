@@ -3,61 +3,62 @@ revoking a learner's seat with a reason."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import org_admin_required
-from portal.core.domain_errors import DomainError
-from portal.extensions import db
-from portal.models import Organization, User, utcnow
+from portal.core.csv_export import csv_download
+from portal.core.domain_errors import Conflict, DomainError
+from portal.core.pagination import page_of, requested_page
+from portal.models import Contract, Organization, Seat, utcnow
 from portal.org_admin.forms import RevokeSeatForm
-from portal.org_admin.views import bp, csv_response, org_contract, org_contracts, page_arg
+from portal.org_admin.views import bp
 from portal.services import learners as learner_service
 from portal.services import seat_revocation
-from portal.services.audit import record_event
+from portal.services.organization_contracts import organization_contract, organization_contracts
 
 Rendered = tuple[str, int] | str
+
+
+def _filter(contracts: list[Contract]) -> learner_service.LearnerFilter:
+    return learner_service.LearnerFilter.from_args(request.args, [c.id for c in contracts])
 
 
 @bp.get("/<org_key>/learners")
 @org_admin_required
 def learners(organization: Organization) -> str:
-    contracts = org_contracts(organization)
-    flt = learner_service.LearnerFilter.from_args(request.args, [c.id for c in contracts])
-    page = page_arg()
-    rows, total = learner_service.learners_page(contracts, flt, page)
-    per_page = learner_service.PER_PAGE
+    contracts = organization_contracts(organization)
+    flt = _filter(contracts)
+    number = requested_page(request.args)
+    rows, total = learner_service.learners_page(contracts, flt, number)
+    page = page_of(rows, number, per_page=learner_service.PER_PAGE, total=total, args=flt.args())
     return render_template(
         "org_admin/learners.html",
         organization=organization,
         contracts=contracts,
         flt=flt,
-        rows=rows,
-        total=total,
         page=page,
-        first=(page - 1) * per_page + 1,
-        last=(page - 1) * per_page + len(rows),
-        has_next=page * per_page < total,
     )
 
 
 @bp.get("/<org_key>/learners.csv")
 @org_admin_required
 def learners_export(organization: Organization) -> Response:
-    contracts = org_contracts(organization)
-    flt = learner_service.LearnerFilter.from_args(request.args, [c.id for c in contracts])
-    rows = learner_service.iter_learner_rows(contracts, flt)  # reads the contracts before commit
-    record_event(
-        "learners.exported",
-        "organization",
-        organization.id,
-        organization_id=organization.id,
-        after=flt.args(),
-    )
-    filename = f"learners-{organization.key}-{utcnow():%Y%m%d}.csv"
-    db.session.commit()
-    return csv_response(rows, filename)
+    contracts = organization_contracts(organization)
+    rows = learner_service.export_learners(organization, contracts, _filter(contracts))
+    return csv_download(rows, f"learners-{organization.key}-{utcnow():%Y%m%d}.csv")
+
+
+def _revoke_refusal(contract: Contract, seat: Seat) -> DomainError | None:
+    """Why this seat cannot be revoked here, if it cannot (the page says so instead of a form)."""
+    if seat.revoked_at is not None:
+        return Conflict("This seat was already revoked.")
+    try:
+        seat_revocation.check_revocable(contract, by_staff=current_user.is_staff)
+    except DomainError as exc:
+        return exc
+    return None
 
 
 @bp.route(
@@ -65,52 +66,40 @@ def learners_export(organization: Organization) -> Response:
 )
 @org_admin_required
 def revoke_seat(organization: Organization, contract_id: int, seat_id: int) -> Rendered | Response:
-    contract = org_contract(organization, contract_id)
-    try:
-        seat = seat_revocation.seat_for(contract, seat_id)
-    except DomainError:
-        abort(404)
-    learner = db.session.get(User, seat.user_id)
+    contract = organization_contract(organization, contract_id)
+    seat = seat_revocation.seat_for(contract, seat_id)
     back = url_for("org_admin.learners", org_key=organization.key, contract=contract.id)
     form = RevokeSeatForm()
-    refusal = None
-    try:
-        seat_revocation.check_revocable(contract, by_staff=current_user.is_staff)
-    except DomainError as exc:
-        refusal = exc.message
-    if seat.revoked_at is not None:
-        refusal = "This seat was already revoked."
+    refusal = _revoke_refusal(contract, seat)
     if refusal is None and form.validate_on_submit():
         try:
             result = seat_revocation.revoke_seat(
                 contract.id, seat.id, form.reason.data or "", actor=current_user
             )
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+        except DomainError as exc:  # changed meanwhile: the page says why, as it would now
+            refusal = exc
+        else:
+            ended = result.enrollments_ended
+            flash(
+                f"Revoked {seat.user.email}'s seat on {contract.name}"
+                + (f" and ended {ended} enrollment(s)" if ended else "")
+                + ". The seat is free for someone else.",
+                "success",
+            )
             return redirect(back)
-        db.session.commit()
-        ended = result.enrollments_ended
-        flash(
-            f"Revoked {learner.email if learner else 'the learner'}'s seat on {contract.name}"
-            + (f" and ended {ended} enrollment(s)" if ended else "")
-            + ". The seat is free for someone else.",
-            "success",
-        )
-        return redirect(back)
     page = render_template(
         "org_admin/revoke_seat.html",
         organization=organization,
         contract=contract,
         seat=seat,
-        learner=learner,
+        learner=seat.user,
         enrollments=seat_revocation.active_enrollments(seat),
         form=form,
-        refusal=refusal,
+        refusal=refusal.message if refusal is not None else None,
         back=back,
     )
     if refusal is not None:
-        return page, (409 if seat.revoked_at is not None else 403)
+        return page, refusal.status
     return (page, 400) if form.is_submitted() else page
 
 

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy.orm import load_only
 
-from portal.core.params import page_number
+from portal.core.pagination import paginate, requested_page
 from portal.extensions import db
 from portal.models import Organization, OutboxMessage
 from portal.services.mail import visible_messages
@@ -32,10 +32,6 @@ def only_while_capturing() -> None:
         abort(404)
 
 
-def _page() -> int:
-    return page_number(request.args.get("page"))
-
-
 def links_in(text: str) -> list[str]:
     """The http(s) links in a text body, in order, once each (shown as text, never as anchors)."""
     found: list[str] = []
@@ -50,7 +46,6 @@ def links_in(text: str) -> list[str]:
 
 @bp.get("/")
 def index() -> str:
-    page = _page()
     query = (
         visible_messages(current_user)
         .options(
@@ -63,16 +58,9 @@ def index() -> str:
             )
         )
         .order_by(OutboxMessage.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
     )
-    rows = list(db.session.scalars(query))
-    return render_template(
-        "outbox/index.html",
-        messages=rows[:PAGE_SIZE],
-        page=page,
-        has_next=len(rows) > PAGE_SIZE,
-    )
+    page = paginate(query, requested_page(request.args), per_page=PAGE_SIZE, scalars=True)
+    return render_template("outbox/index.html", page=page)
 
 
 @bp.get("/<int:message_id>")

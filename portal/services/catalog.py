@@ -20,17 +20,16 @@ import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.orm import contains_eager, selectinload
 
+from portal.core.pagination import Page, paginate
 from portal.extensions import db
 from portal.models import ApiToken, Course, CourseRun, Program, ProgramCourse, utcnow
 from portal.models.courseware import RESTRICTION_TYPES
-
-T = TypeVar("T")
 
 MAX_PAGE = 1_000_000
 TRUE_VALUES = {"1", "true", "yes"}
@@ -174,34 +173,14 @@ def parse_page_request(
     return PageRequest(page, size)
 
 
-@dataclass
-class Page(Generic[T]):
-    items: list[T]
-    count: int
-    page: int
-    size: int
-
-    @property
-    def num_pages(self) -> int:
-        return max(1, math.ceil(self.count / self.size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.num_pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-
-def _page_bounds(count: int, request: PageRequest) -> None:
-    if request.page > 1 and (request.page - 1) * request.size >= count:
-        last = max(1, math.ceil(count / request.size))
+def _page(query: Select[Any], count: Select[int], request: PageRequest) -> Page[Any]:
+    """One page of ``query``'s entities with the listing's total (``count``, run first); a page
+    past the last one is ``PageNotFound``: the pages and the API show totals, so they can tell."""
+    total = int(db.session.scalar(count) or 0)
+    if request.page > 1 and (request.page - 1) * request.size >= total:
+        last = max(1, math.ceil(total / request.size))
         raise PageNotFound(f"Invalid page: page {request.page} is past the last page, {last}.")
-
-
-def _count(query: Select[int]) -> int:
-    return int(db.session.scalar(query) or 0)
+    return paginate(query, request.page, per_page=request.size, scalars=True, total=total)
 
 
 # --------------------------------------------------------------------------- listings
@@ -250,15 +229,11 @@ def _visible_runs_query(vis: Visibility) -> Select[CourseRun]:
 
 
 def list_runs(vis: Visibility, request: PageRequest) -> Page[CourseRun]:
-    count = _count(select(func.count(CourseRun.id)).where(_run_filter(vis)))
-    _page_bounds(count, request)
-    runs = db.session.scalars(
-        _visible_runs_query(vis)
-        .order_by(CourseRun.course_key)
-        .offset((request.page - 1) * request.size)
-        .limit(request.size)
-    ).all()
-    return Page(list(runs), count, request.page, request.size)
+    return _page(
+        _visible_runs_query(vis).order_by(CourseRun.course_key),
+        select(func.count(CourseRun.id)).where(_run_filter(vis)),
+        request,
+    )
 
 
 def get_run(key: str, vis: Visibility) -> CourseRun | None:
@@ -267,17 +242,11 @@ def get_run(key: str, vis: Visibility) -> CourseRun | None:
 
 
 def list_courses(vis: Visibility, request: PageRequest) -> Page[CourseListing]:
-    count = _count(select(func.count(Course.id)))
-    _page_bounds(count, request)
-    courses = db.session.scalars(
-        select(Course)
-        .order_by(Course.title, Course.key)
-        .offset((request.page - 1) * request.size)
-        .limit(request.size)
-    ).all()
-    runs = _runs_by_course([c.id for c in courses], vis)
-    items = [CourseListing(c, runs.get(c.id, [])) for c in courses]
-    return Page(items, count, request.page, request.size)
+    page = _page(
+        select(Course).order_by(Course.title, Course.key), select(func.count(Course.id)), request
+    )
+    runs = _runs_by_course([c.id for c in page.items], vis)
+    return replace(page, items=[CourseListing(c, runs.get(c.id, [])) for c in page.items])
 
 
 def get_course(key: str, vis: Visibility) -> CourseListing | None:
@@ -307,16 +276,12 @@ def _programs_query() -> Select[Program]:
 
 
 def list_programs(vis: Visibility, request: PageRequest) -> Page[ProgramListing]:
-    count = _count(select(func.count(Program.id)).where(_program_filter(vis)))
-    _page_bounds(count, request)
-    programs = db.session.scalars(
-        _programs_query()
-        .where(_program_filter(vis))
-        .order_by(Program.title, Program.key)
-        .offset((request.page - 1) * request.size)
-        .limit(request.size)
-    ).all()
-    return Page(_program_listings(programs, vis), count, request.page, request.size)
+    page = _page(
+        _programs_query().where(_program_filter(vis)).order_by(Program.title, Program.key),
+        select(func.count(Program.id)).where(_program_filter(vis)),
+        request,
+    )
+    return replace(page, items=_program_listings(page.items, vis))
 
 
 def get_program(key: str, vis: Visibility) -> ProgramListing | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from portal.core.pagination import paginate
 from portal.core.params import parse_id
 from portal.extensions import db
 from portal.models import (
@@ -23,11 +24,12 @@ from portal.models import (
     CourseRun,
     EdxSyncState,
     Enrollment,
+    Organization,
     Seat,
     SeatSource,
     User,
 )
-from portal.services.codes import csv_safe
+from portal.services.audit import record_event
 
 PER_PAGE = 50
 EXPORT_CHUNK = 1000
@@ -127,14 +129,14 @@ def _like(text: str) -> str:
 
 
 def _base(contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFilter) -> Any:
-    """Seats on ``contracts`` (the organization's, loaded by the caller) in the filtered view.
-    Filtering by contract id lets the (contract, claimed) index serve the newest-first order."""
-    ids = [flt.contract_id] if flt.contract_id else [c.id for c in contracts]
+    """Seats on ``contracts`` (the organization's, loaded by the caller) in the filtered view, newest
+    claim first, with the columns of ``LearnerRow`` under its names. Filtering by contract id lets
+    the (contract, claimed) index serve the order."""
     query = (
         select(
-            Seat.id,
+            Seat.id.label("seat_id"),
             Seat.contract_id,
-            User.id,
+            User.id.label("user_id"),
             User.name,
             User.email,
             Seat.source,
@@ -143,7 +145,8 @@ def _base(contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFi
             Seat.revoke_reason,
         )
         .join(User, User.id == Seat.user_id)
-        .where(Seat.contract_id.in_(ids))
+        .where(Seat.contract_id.in_(_contract_ids(contracts, flt)))
+        .order_by(Seat.claimed_at.desc(), Seat.id.desc())
     )
     if flt.status == "active":
         query = query.where(Seat.revoked_at.is_(None))
@@ -158,6 +161,12 @@ def _base(contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFi
             )
         )
     return query
+
+
+def _contract_ids(
+    contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFilter
+) -> list[int]:
+    return [flt.contract_id] if flt.contract_id else [c.id for c in contracts]
 
 
 @dataclass(frozen=True)
@@ -177,19 +186,11 @@ def _infos(contracts: Sequence[Contract]) -> dict[int, ContractInfo]:
 def _rows(raw: Sequence[Any], by_id: dict[int, ContractInfo]) -> list[LearnerRow]:
     return [
         LearnerRow(
-            seat_id=seat_id,
-            contract_id=contract_id,
-            contract_name=by_id[contract_id].name,
-            user_id=user_id,
-            name=name,
-            email=email,
-            source=source,
-            claimed_at=claimed_at,
-            revoked_at=revoked_at,
-            revoke_reason=reason,
-            revoke_allowed=by_id[contract_id].seat_revoke_allowed,
+            **row._mapping,
+            contract_name=by_id[row.contract_id].name,
+            revoke_allowed=by_id[row.contract_id].seat_revoke_allowed,
         )
-        for seat_id, contract_id, user_id, name, email, source, claimed_at, revoked_at, reason in raw
+        for row in raw
     ]
 
 
@@ -225,66 +226,69 @@ def learners_page(
     contracts: Sequence[Contract], flt: LearnerFilter, page: int = 1, per_page: int = PER_PAGE
 ) -> tuple[list[LearnerRow], int]:
     """A page of seats (newest claim first) on ``contracts`` (one organization's) with their
-    enrollments, and the total matching."""
+    enrollments, and the total matching (``core.pagination.page_of`` makes the pager of both)."""
     if not contracts:
         return [], 0
-    base = _base(contracts, flt)
+    total = _total(contracts, flt)
+    found = paginate(_base(contracts, flt), max(1, page), per_page=per_page, total=total)
+    rows = _rows(found.items, _infos(contracts))
+    _attach_enrollments(rows)
+    return rows, total
+
+
+def _total(contracts: Sequence[Contract], flt: LearnerFilter) -> int:
     if flt.q:
-        counted = select(func.count()).select_from(base.subquery())
+        counted = select(func.count()).select_from(_base(contracts, flt).order_by(None).subquery())
     else:  # no search: the running totals (a row per contract and day), not the seats
         held = {
             "active": ContractSeatDay.claims - ContractSeatDay.revokes,
             "revoked": ContractSeatDay.revokes,  # a seat claimed again loses its revocation
             "all": ContractSeatDay.claims,
         }[flt.status]
-        ids = [flt.contract_id] if flt.contract_id else [c.id for c in contracts]
         counted = select(func.coalesce(func.sum(held), 0)).where(
-            ContractSeatDay.contract_id.in_(ids)
+            ContractSeatDay.contract_id.in_(_contract_ids(contracts, flt))
         )
-    total = int(db.session.scalar(counted) or 0)
-    rows = _rows(
-        db.session.execute(
-            base.order_by(Seat.claimed_at.desc(), Seat.id.desc())
-            .offset((max(1, page) - 1) * per_page)
-            .limit(per_page)
-        ).all(),
-        _infos(contracts),
-    )
-    _attach_enrollments(rows)
-    return rows, total
+    return int(db.session.scalar(counted) or 0)
 
 
 def _date(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-def iter_learner_rows(contracts: Sequence[Contract], flt: LearnerFilter) -> Iterator[list[str]]:
-    """The header, then one CSV row per seat in the filtered view, read ``EXPORT_CHUNK`` at a time
-    through a streaming cursor so memory stays flat at any size. Cells are formula-safe."""
+def export_learners(
+    organization: Organization, contracts: Sequence[Contract], flt: LearnerFilter
+) -> Iterator[Sequence[object]]:
+    """The CSV of the filtered view, its export recorded in the audit log with the filter: the
+    header, then one row per seat, read ``EXPORT_CHUNK`` at a time through a streaming cursor so
+    memory stays flat at any size. The contracts are read now; the rows may stream after the
+    commit. Plain values: the CSV writer (``core.csv_export``) makes every cell formula-safe."""
+    record_event(
+        "learners.exported",
+        "organization",
+        organization.id,
+        organization_id=organization.id,
+        after=flt.args(),
+    )
     return _export_rows(_infos(contracts), flt)
 
 
-def _export_rows(by_id: dict[int, ContractInfo], flt: LearnerFilter) -> Iterator[list[str]]:
+def _export_rows(by_id: dict[int, ContractInfo], flt: LearnerFilter) -> Iterator[Sequence[object]]:
     yield EXPORT_HEADER
     if not by_id:
         return
-    query = (
-        _base(list(by_id.values()), flt)
-        .order_by(Seat.claimed_at.desc(), Seat.id.desc())
-        .execution_options(yield_per=EXPORT_CHUNK)
-    )
+    query = _base(list(by_id.values()), flt).execution_options(yield_per=EXPORT_CHUNK)
     for chunk in db.session.execute(query).partitions():
         rows = _rows(chunk, by_id)
         _attach_enrollments(rows)
         for row in rows:
             yield [
-                csv_safe(row.name),
-                csv_safe(row.email),
-                csv_safe(row.contract_name),
-                csv_safe(row.access),
-                csv_safe(_date(row.claimed_at)),
+                row.name,
+                row.email,
+                row.contract_name,
+                row.access,
+                _date(row.claimed_at),
                 "revoked" if row.revoked_at else "active",
-                csv_safe(_date(row.revoked_at)),
-                csv_safe(row.revoke_reason or ""),
-                csv_safe("; ".join(f"{e.course_key} ({e.state})" for e in row.enrollments)),
+                _date(row.revoked_at),
+                row.revoke_reason,
+                "; ".join(f"{e.course_key} ({e.state})" for e in row.enrollments),
             ]

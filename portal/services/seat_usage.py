@@ -23,6 +23,7 @@ from portal.models import (
     Organization,
     utcnow,
 )
+from portal.services.organization_contracts import organization_contracts
 from portal.services.seats import claimed_counts
 
 CHART_DAYS = 60
@@ -104,50 +105,48 @@ def organization_usage(
 ) -> list[ContractUsage]:
     """Each of ``org``'s contracts with its seats, the last ``days`` days of claims and
     revocations (seats in use at the end of each day), and active enrollments by run."""
-    today = today or utcnow().date()
-    first = today - dt.timedelta(days=days - 1)
-
-    contracts = list(
-        db.session.scalars(
-            select(Contract)
-            .where(Contract.organization_id == org.id)
-            .order_by(Contract.active.desc(), Contract.name, Contract.id)
-        )
-    )
+    contracts = organization_contracts(org)
     if not contracts:
         return []
-    ids = [contract.id for contract in contracts]
-    claimed = claimed_counts(ids)
+    claimed = claimed_counts([contract.id for contract in contracts])
     usages = [ContractUsage(contract, claimed.get(contract.id, 0)) for contract in contracts]
-    by_id = {usage.contract.id: usage for usage in usages}
+    _add_days(usages, (today or utcnow().date()) - dt.timedelta(days=days - 1), days)
+    _add_runs({usage.contract.id: usage for usage in usages})
+    return usages
 
+
+def _add_days(usages: list[ContractUsage], first: dt.date, days: int) -> None:
+    """The chart's days from ``first``: claims and revocations from the running totals, and the
+    seats in use at the end of each day worked back from today's count."""
     window = db.session.execute(
         select(
             ContractSeatDay.contract_id,
             ContractSeatDay.day,
             ContractSeatDay.claims,
             ContractSeatDay.revokes,
-        ).where(ContractSeatDay.contract_id.in_(ids), ContractSeatDay.day >= first)
+        ).where(
+            ContractSeatDay.contract_id.in_([usage.contract.id for usage in usages]),
+            ContractSeatDay.day >= first,
+        )
     ).all()
-    claims: dict[tuple[int, dt.date], int] = {}
-    revokes: dict[tuple[int, dt.date], int] = {}
-    window_claims: dict[int, int] = defaultdict(int)
-    window_revokes: dict[int, int] = defaultdict(int)
+    moves: dict[tuple[int, dt.date], tuple[int, int]] = {}
+    net: dict[int, int] = defaultdict(int)
     for cid, day, c, r in window:
-        claims[(cid, _as_date(day))] = int(c)
-        revokes[(cid, _as_date(day))] = int(r)
-        window_claims[cid] += int(c)
-        window_revokes[cid] += int(r)
+        moves[(cid, _as_date(day))] = (int(c), int(r))
+        net[cid] += int(c) - int(r)
     for usage in usages:
         cid = usage.contract.id
         # Seats held before the window: today's count less the window's net change.
-        in_use = usage.claimed - window_claims[cid] + window_revokes[cid]
+        in_use = usage.claimed - net[cid]
         for offset in range(days):
             day = first + dt.timedelta(days=offset)
-            c, r = claims.get((cid, day), 0), revokes.get((cid, day), 0)
+            c, r = moves.get((cid, day), (0, 0))
             in_use += c - r
             usage.days.append(DayPoint(day, c, r, in_use))
 
+
+def _add_runs(by_id: dict[int, ContractUsage]) -> None:
+    """Active enrollments by run, from the running totals (a run nobody took shows 0)."""
     for run, count in db.session.execute(
         select(CourseRun, func.coalesce(ContractRunEnrollments.active, 0))
         .outerjoin(
@@ -160,4 +159,3 @@ def organization_usage(
     ).all():
         usage = by_id[int(run.contract_id or 0)]  # the WHERE above: never None
         usage.runs.append(RunUsage(run.id, run.course_key, run.title, int(count)))
-    return usages

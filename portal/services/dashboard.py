@@ -40,15 +40,10 @@ STATE_LABELS = {
 
 AnyRow = Row[*tuple[Any, ...]]
 
+# Columns are grouped by table: the row's own, then those of the table it is joined to.
 _MEMBERSHIPS = (
-    select(
-        Membership.organization_id,
-        Membership.is_manager,
-        Membership.keep_until_seen,
-        Organization.name,
-        Organization.key,
-        Organization.logo_content_type,
-    )
+    select(Membership.organization_id, Membership.is_manager, Membership.keep_until_seen)
+    .add_columns(Organization.name, Organization.key, Organization.logo_content_type)
     .join(Organization, Membership.organization_id == Organization.id)
     .where(Membership.user_id == bindparam("user_id"))
 )
@@ -75,14 +70,8 @@ _PROGRAMS = (
     .order_by(ContractProgram.position)
 )
 _ENROLLMENTS = (
-    select(
-        Enrollment.id,
-        Enrollment.course_run_id,
-        Enrollment.active,
-        Enrollment.edx_state,
-        CourseRun.title,
-        CourseRun.course_key,
-    )
+    select(Enrollment.id, Enrollment.course_run_id, Enrollment.active, Enrollment.edx_state)
+    .add_columns(CourseRun.title, CourseRun.course_key)
     .join(CourseRun, Enrollment.course_run_id == CourseRun.id)
     .where(Enrollment.user_id == bindparam("user_id"))
     .order_by(Enrollment.created_at.desc())
