@@ -1,5 +1,6 @@
 """Staff edits of courseware: courses, runs (one source run per course), programs' ordered courses,
-and importing an existing edX run (b2b-rules 1.1). Each change writes an audit event."""
+and importing an existing edX run (b2b-rules 1.1). Each change writes an audit event. Also what
+the staff courseware pages read."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
+from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
+from portal.integrations.openedx import OpenEdxError, edx_client
 from portal.models import Course, CourseRun, Pacing, Program, ProgramCourse
 from portal.services.audit import record_event
 from portal.services.catalog import iso_z
@@ -104,6 +108,44 @@ def save_run(run: CourseRun, values: Mapping[str, Any], *, source: bool) -> Cour
             save(previous, {"is_source_run": False})
     save(run, {**values, "is_source_run": source})
     return previous
+
+
+# --------------------------------------------------------------------------- reads (staff pages)
+
+
+@dataclass(frozen=True)
+class CoursewareOverview:
+    courses: list[Course]  # with their runs
+    programs: list[Program]  # with their courses
+
+
+def courseware_overview() -> CoursewareOverview:
+    courses = db.session.scalars(
+        select(Course).options(selectinload(Course.runs)).order_by(Course.key)
+    ).all()
+    programs = db.session.scalars(
+        select(Program)
+        .options(selectinload(Program.course_links).joinedload(ProgramCourse.course))
+        .order_by(Program.key)
+    ).all()
+    return CoursewareOverview(courses=list(courses), programs=list(programs))
+
+
+def program_with_courses(program_id: int, *, lock: bool = False) -> Program | None:
+    """The program with its ordered courses; with ``lock``, its row locked for a change of them."""
+    return db.session.get(
+        Program,
+        program_id,
+        options=[selectinload(Program.course_links).joinedload(ProgramCourse.course)],
+        with_for_update=True if lock else None,
+    )
+
+
+def courses_outside(program: Program) -> list[Course]:
+    """The courses that could be added to the program, by title."""
+    taken = {link.course_id for link in program.course_links}
+    courses = db.session.scalars(select(Course).order_by(Course.title))
+    return [c for c in courses if c.id not in taken]
 
 
 # --------------------------------------------------------------------------- programs (staff)
@@ -227,6 +269,46 @@ class ImportResult:
     run: CourseRun
     course_created: bool
     flagged_source: bool
+
+
+ALREADY_IMPORTED = "That run is already in the portal; edit it from the courseware list instead."
+
+
+class EdxUnavailable(DomainError):
+    """edX did not answer, or answered with an error that may pass: try again later."""
+
+    code = "edx_unavailable"
+    status = 503
+
+
+class EdxRefused(DomainError):
+    """edX refused the portal, or answered with something the portal can't use."""
+
+    code = "edx_refused"
+    status = 502
+
+
+def import_run_from_edx(key: str) -> ImportResult:
+    """Import the edX run ``key`` from what Studio says about it; nothing is written unless edX
+    answered with a usable run. Refusals: ``Conflict`` (the portal has it already, checked before
+    asking edX), ``EdxUnavailable``, ``EdxRefused``, ``NotFound`` (edX has no such run). An import
+    that races another one fails on the unique key (IntegrityError)."""
+    if db.session.scalar(select(CourseRun.id).where(CourseRun.course_key == key)) is not None:
+        raise Conflict(ALREADY_IMPORTED)
+    try:
+        data = edx_client().get_course_run(key)
+    except OpenEdxError as exc:
+        if exc.transient:
+            raise EdxUnavailable(
+                "edX is unavailable right now, so nothing was imported. Try again in a moment."
+            ) from exc
+        raise EdxRefused(f"edX refused to show this run (HTTP {exc.status}).") from exc
+    if data is None:
+        raise NotFound("edX has no course run with that key.")
+    try:
+        return import_edx_run(key, data)
+    except ValueError as exc:
+        raise EdxRefused(f"edX's answer can't be used: {exc}.") from exc
 
 
 def import_edx_run(key: str, data: Mapping[str, Any]) -> ImportResult:

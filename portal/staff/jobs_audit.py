@@ -13,34 +13,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import Select, select, update
+from sqlalchemy import update
 from werkzeug.wrappers import Response
 
 from portal.core.access import safe_next, staff_required
-from portal.core.params import page_number
+from portal.core.pagination import requested_page
 from portal.extensions import db
 from portal.jobs.registry import known_kinds
-from portal.models import AuditEvent, BackgroundJob, JobState, User, normalize_email, utcnow
+from portal.models import BackgroundJob, JobState, normalize_email, utcnow
 from portal.services.audit import record_event
+from portal.services.staff_overview import AuditQuery, audit_page, jobs_page
 from portal.staff.views import bp
 
 __all__ = ["bp"]
 
-PAGE_SIZE = 50
 CANCELLABLE = (JobState.PENDING, JobState.QUEUED)
 ACTOR_KINDS = ("system", "job", "cli")
 OBJECT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ACTION_RE = re.compile(r"^[a-z0-9_.]{1,64}$")
 JSON_PREVIEW_CHARS = 2000
-
-
-def _page() -> int:
-    return page_number(request.args.get("page"))
-
-
-def _paginate(query: Select[Any], page: int) -> tuple[list[Any], bool]:
-    rows = list(db.session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -57,22 +48,13 @@ def jobs() -> str:
         abort(400, f"Unknown job state {state[:40]!r}; choose one of: {', '.join(states)}.")
     if kind and kind not in kinds:
         abort(400, f"Unknown job kind {kind[:64]!r}; choose one from the list.")
-    query = select(BackgroundJob).order_by(BackgroundJob.id.desc())
-    if state:
-        query = query.where(BackgroundJob.state == JobState(state))
-    if kind:
-        query = query.where(BackgroundJob.kind == kind)
-    page = _page()
-    rows, has_next = _paginate(query, page)
     return render_template(
         "staff/jobs/list.html",
-        jobs=[row[0] for row in rows],
+        jobs=jobs_page(JobState(state) if state else None, kind, requested_page(request.args)),
         states=states,
         kinds=kinds,
         state=state,
         kind=kind,
-        page=page,
-        has_next=has_next,
         retryable=("failed", "cancelled"),
         cancellable=tuple(s.value for s in CANCELLABLE),
     )
@@ -101,11 +83,9 @@ def cancel_job(job_id: int) -> Response:
             before=before,
             after={"state": JobState.CANCELLED.value},
         )
-        db.session.commit()
         flash(f"Job #{job_id} is cancelled; it will not run.", "info")
     else:
-        db.session.rollback()
-        current = db.session.get(BackgroundJob, job_id)
+        current = db.session.get(BackgroundJob, job_id, populate_existing=True)
         state = current.state.value if current else "gone"
         flash(
             f"Job #{job_id} is {state}; only pending or queued jobs can be cancelled.",
@@ -143,7 +123,8 @@ def _date(raw: str, label: str) -> dt.datetime | None:
         abort(400, f"The {label} date must be a date like 2026-01-31.")
 
 
-def _audit_query() -> tuple[Any, AuditFilters]:
+def _audit_query() -> tuple[AuditQuery, AuditFilters]:
+    """The filters as typed (kept in the form) and checked (a 400 naming what is wrong)."""
     f = AuditFilters(
         actor=request.args.get("actor", "").strip(),
         object_type=request.args.get("object_type", "").strip(),
@@ -152,38 +133,32 @@ def _audit_query() -> tuple[Any, AuditFilters]:
         date_from=request.args.get("from", "").strip(),
         date_to=request.args.get("to", "").strip(),
     )
-    query = (
-        select(AuditEvent, User.email)
-        .outerjoin(User, User.id == AuditEvent.actor_id)
-        .order_by(AuditEvent.id.desc())
-    )
-    if f.actor:
-        if f.actor in ACTOR_KINDS:
-            query = query.where(AuditEvent.actor_kind == f.actor)
-        elif "@" in f.actor and len(f.actor) <= 320:
-            query = query.where(User.email == normalize_email(f.actor))
-        else:
-            abort(400, "Actor must be an email address, or one of: " + ", ".join(ACTOR_KINDS) + ".")
-    if f.object_type:
-        if not OBJECT_TYPE_RE.match(f.object_type):
-            abort(400, "Object type must be a name like organization, contract or background_job.")
-        query = query.where(AuditEvent.object_type == f.object_type)
-    if f.object_id:
-        if len(f.object_id) > 64:
-            abort(400, "Object id must be at most 64 characters.")
-        query = query.where(AuditEvent.object_id == f.object_id)
-    if f.action:
-        if not ACTION_RE.match(f.action):
-            abort(400, "Action must be a name like contract.created (letters, digits, _ and .).")
-        query = query.where(AuditEvent.action.startswith(f.action, autoescape=True))
+    actor_kind = actor_email = ""
+    if f.actor in ACTOR_KINDS:
+        actor_kind = f.actor
+    elif "@" in f.actor and len(f.actor) <= 320:
+        actor_email = normalize_email(f.actor)
+    elif f.actor:
+        abort(400, "Actor must be an email address, or one of: " + ", ".join(ACTOR_KINDS) + ".")
+    if f.object_type and not OBJECT_TYPE_RE.match(f.object_type):
+        abort(400, "Object type must be a name like organization, contract or background_job.")
+    if len(f.object_id) > 64:
+        abort(400, "Object id must be at most 64 characters.")
+    if f.action and not ACTION_RE.match(f.action):
+        abort(400, "Action must be a name like contract.created (letters, digits, _ and .).")
     start = _date(f.date_from, "from")
     end = _date(f.date_to, "to")
     if start and end and end < start:
         abort(400, "The to date is before the from date.")
-    if start:
-        query = query.where(AuditEvent.occurred_at >= start)
-    if end:
-        query = query.where(AuditEvent.occurred_at < end + dt.timedelta(days=1))
+    query = AuditQuery(
+        actor_kind=actor_kind,
+        actor_email=actor_email,
+        object_type=f.object_type,
+        object_id=f.object_id,
+        action_prefix=f.action,
+        start=start,
+        end=end,
+    )
     return query, f
 
 
@@ -199,24 +174,16 @@ def compact_json(value: dict[str, Any] | None) -> str:
 @staff_required
 def audit_log() -> str:
     query, filters = _audit_query()
-    page = _page()
-    rows, has_next = _paginate(query, page)
-    events = [
+    events = audit_page(query, requested_page(request.args), filters.args())
+    rows = [
         {
             "event": event,
             "actor": email or event.actor_kind,
             "before": compact_json(event.before),
             "after": compact_json(event.after),
         }
-        for event, email in rows
+        for event, email in events.items
     ]
     return render_template(
-        "staff/audit/list.html",
-        events=events,
-        filters=filters,
-        actor_kinds=ACTOR_KINDS,
-        page=page,
-        has_next=has_next,
-        prev_args={**filters.args(), "page": page - 1},
-        next_args={**filters.args(), "page": page + 1},
+        "staff/audit/list.html", events=events, rows=rows, filters=filters, actor_kinds=ACTOR_KINDS
     )

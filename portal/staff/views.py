@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
-from portal.core.params import page_number
+from portal.core.pagination import requested_page
 from portal.extensions import db
-from portal.jobs import record_job
 from portal.jobs.kinds import JobKind
-from portal.models import BackgroundJob, Contract, Organization, User
+from portal.models import BackgroundJob, User
 from portal.services.audit import record_event
+from portal.services.jobs import start_job
+from portal.services.staff_overview import console_overview, users_page
 
 bp = Blueprint("staff", __name__)
-PAGE_SIZE = 50
 
 
 @bp.get("/")
 @staff_required
 def index() -> str:
-    counts = {
-        "Organizations": db.session.scalar(select(func.count(Organization.id))),
-        "Contracts": db.session.scalar(select(func.count(Contract.id))),
-        "Users": db.session.scalar(select(func.count(User.id))),
-    }
-    jobs = db.session.scalars(
-        select(BackgroundJob).order_by(BackgroundJob.id.desc()).limit(10)
-    ).all()
-    return render_template("staff/index.html", counts=counts, jobs=jobs)
+    overview = console_overview()
+    return render_template("staff/index.html", counts=overview.counts, jobs=overview.jobs)
 
 
-def _queue(kind: str, payload: dict[str, int], message: str, **where: object) -> None:
-    job = record_job(kind, payload, **where)  # type: ignore[arg-type]
-    record_event("job.queued", "background_job", job.id, after={"kind": kind, **payload})
-    db.session.commit()
+def flash_queued(job: BackgroundJob, message: str) -> None:
     flash(f"{message} (job #{job.id}); its state shows under Recent background jobs.", "info")
 
 
@@ -43,7 +32,7 @@ def _queue(kind: str, payload: dict[str, int], message: str, **where: object) ->
 @staff_required
 def ping_jobs() -> Response:
     """Checks the job path end to end: the job writes an audit event when a worker runs it."""
-    _queue(JobKind.SYSTEM_PING, {}, "Queue check recorded")
+    flash_queued(start_job(JobKind.SYSTEM_PING), "Queue check recorded")
     return redirect(url_for("staff.index"))
 
 
@@ -51,18 +40,8 @@ def ping_jobs() -> Response:
 @staff_required
 def users() -> str:
     q = (request.args.get("q") or "").strip()[:200]
-    page = page_number(request.args.get("page"))
-    query = select(User).order_by(User.email)
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(User.email.like(like), func.lower(User.name).like(like)))
-    rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     return render_template(
-        "staff/users.html",
-        users=rows[:PAGE_SIZE],
-        q=q,
-        page=page,
-        has_next=len(rows) > PAGE_SIZE,
+        "staff/users.html", users=users_page(q, requested_page(request.args)), q=q
     )
 
 
@@ -70,13 +49,8 @@ def users() -> str:
 @staff_required
 def resync_user(user_id: int) -> Response:
     user = db.session.get(User, user_id) or abort(404)
-    _queue(
-        JobKind.KEYCLOAK_RESYNC_MEMBER,
-        {"user_id": user.id},
-        f"Re-syncing {user.email}'s memberships from Keycloak",
-        object_type="user",
-        object_id=user.id,
-    )
+    job = start_job(JobKind.KEYCLOAK_RESYNC_MEMBER, {"user_id": user.id}, about=("user", user.id))
+    flash_queued(job, f"Re-syncing {user.email}'s memberships from Keycloak")
     return redirect(url_for("staff.users", q=user.email))
 
 
@@ -98,7 +72,6 @@ def retry_job(job_id: int) -> Response:
         record_event(
             "job.retried", "background_job", job.id, before=before, after={"state": "pending"}
         )
-        db.session.commit()
         flash(f"Job #{job.id} will run again.", "info")
     return redirect(_back(url_for("staff.index")))
 
