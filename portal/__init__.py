@@ -91,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.outbox.views import bp as outbox_bp
     from portal.staff import (  # noqa: F401 - add their routes to staff_bp
         codes,
+        contract_courseware,
         contracts,
         courseware,
         jobs_audit,

@@ -27,13 +27,6 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services.demo_data import seed_demo
-
-
-@pytest.fixture
-def demo(db: Any) -> None:
-    seed_demo()
-    db.session.commit()
 
 
 def run(app: Flask, *args: str) -> Result:
