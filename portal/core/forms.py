@@ -6,12 +6,19 @@ fields get the uploads and every other field gets only the submitted text."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from wtforms import DateTimeLocalField, Field, StringField
+from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
 
 class PortalForm(FlaskForm):
@@ -26,3 +33,44 @@ class PortalForm(FlaskForm):
                 for upload in request.files.getlist(name):
                     merged.add(name, upload)
             return merged
+
+
+def strip(value: Any) -> Any:
+    """A filter: the text without surrounding white space."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def no_control_characters(form: FlaskForm, field: Field) -> None:
+    if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
+        raise ValidationError("Remove the invisible control characters from this text.")
+
+
+# The validators of every free-text field.
+TEXT = [no_control_characters]
+
+
+def key_field(
+    label: str, pattern: re.Pattern[str], *, missing: str, wrong: str, max_length: int, **kw: Any
+) -> StringField:
+    """A required identifier: trimmed, at most ``max_length``, matching ``pattern``."""
+    checks = [InputRequired(missing), Length(max=max_length), Regexp(pattern, message=wrong)]
+    return StringField(label, checks, filters=[strip], **kw)
+
+
+def title_field(
+    label: str = "Title", *, missing: str = "Enter a title.", max_length: int = 300
+) -> StringField:
+    return StringField(
+        label, [InputRequired(missing), Length(max=max_length), *TEXT], filters=[strip]
+    )
+
+
+def date_field(label: str) -> DateTimeLocalField:
+    """An optional date and time, read as UTC."""
+    return DateTimeLocalField(
+        label,
+        [Optional()],
+        format=DATE_FORMATS,
+        tz=dt.UTC,
+        invalid_value_message="Enter a date and time like 2026-09-01 09:00 (UTC).",
+    )

@@ -7,7 +7,6 @@ codes already used), and those refusals come back beside the form too.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
 from decimal import Decimal
@@ -15,7 +14,6 @@ from typing import Any
 
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     DecimalField,
     Field,
     IntegerField,
@@ -34,11 +32,10 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from portal.core.forms import PortalForm
+from portal.core.forms import TEXT, PortalForm, date_field, strip, title_field
 from portal.models import Contract, MembershipType, Organization, RedemptionType
 from portal.services.codes import MAX_BATCH
 from portal.services.contracts import MAX_SEAT_LIMIT
-from portal.staff.courseware_forms import DATE_FORMATS, TEXT
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_PRICE = Decimal("1000000")
@@ -62,10 +59,6 @@ UNLIMITED_WARNING = (
 )
 
 
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
-
-
 def slugify(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:100].strip("-")
@@ -83,16 +76,6 @@ def _to_int(value: Any) -> int:
 def _finite(form: PortalForm, field: Field) -> None:
     if isinstance(field.data, Decimal) and not field.data.is_finite():
         raise ValidationError("Enter an amount like 149.00.")
-
-
-def _date_field(label: str) -> DateTimeLocalField:
-    return DateTimeLocalField(
-        label,
-        [Optional()],
-        format=DATE_FORMATS,
-        tz=dt.UTC,
-        invalid_value_message="Enter a date and time like 2026-09-01 09:00 (UTC).",
-    )
 
 
 def _seat_limit_field() -> IntegerField:
@@ -127,9 +110,7 @@ class ContractForm(PortalForm):
         coerce=_to_int,
         invalid_choice_message="Choose one of the organizations listed.",
     )
-    name = StringField(
-        "Name", [InputRequired("Enter a name."), Length(max=200), *TEXT], filters=[_strip]
-    )
+    name = title_field("Name", missing="Enter a name.", max_length=200)
     slug = StringField(
         "Short name (slug)",
         [
@@ -137,7 +118,7 @@ class ContractForm(PortalForm):
             Length(max=100),
             Regexp(SLUG_RE, message="Use lower-case letters, digits and single dashes."),
         ],
-        filters=[_strip],
+        filters=[strip],
         description="Unique within the organization; left empty, it is made from the name.",
     )
     description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
@@ -148,8 +129,8 @@ class ContractForm(PortalForm):
         default=MembershipType.CODE.value,
         invalid_choice_message="Choose auto, code or managed.",
     )
-    start_at = _date_field("Starts (UTC)")
-    end_at = _date_field("Ends (UTC)")
+    start_at = date_field("Starts (UTC)")
+    end_at = date_field("Ends (UTC)")
     unlimited_seats = BooleanField("Unlimited seats", description=UNLIMITED_WARNING)
     seat_limit = _seat_limit_field()
     price_per_learner = DecimalField(
@@ -276,8 +257,8 @@ class BatchForm(PortalForm):
         [Optional(), NumberRange(1, 1_000_000, "Enter a whole number from 1 to 1,000,000.")],
         description="Left empty, a multi-use code has no use limit (the seat limit still applies).",
     )
-    activates_at = _date_field("Valid from (UTC, optional)")
-    expires_at = _date_field("Expires (UTC, optional)")
+    activates_at = date_field("Valid from (UTC, optional)")
+    expires_at = date_field("Expires (UTC, optional)")
 
     def validate_max_uses(self, field: Field) -> None:
         if field.data is not None and self.redemption_type.data != RedemptionType.MULTI_USE.value:

@@ -6,13 +6,10 @@ decide (a key someone else just took) comes back from the view as an error on th
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Any
 
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     Field,
     SelectChoice,
     SelectField,
@@ -25,60 +22,38 @@ from wtforms.validators import (
     InputRequired,
     Length,
     Optional,
-    Regexp,
     ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.core.forms import PortalForm
+from portal.core.forms import TEXT, PortalForm, date_field, key_field, strip, title_field
 from portal.models import Course, CourseRun, Pacing
 from portal.models.courseware import RESTRICTION_B2B, RESTRICTION_B2C
 from portal.services.courseware import COURSE_KEY_RE, PROGRAM_KEY_RE, RUN_KEY_RE, split_run_key
 
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 RESTRICTION_CHOICES = [
     SelectChoice(RESTRICTION_B2B, "Custom B2B Enterprise (contract runs)"),
     SelectChoice(RESTRICTION_B2C, "Custom B2C"),
 ]
 
 
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
-
-
-def _no_control_characters(form: PortalForm, field: Field) -> None:
-    if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
-        raise ValidationError("Remove the invisible control characters from this text.")
-
-
-TEXT = [_no_control_characters]
-
-
 class CourseForm(PortalForm):
-    key = StringField(
+    key = key_field(
         "Course key",
-        [
-            InputRequired("Enter the course key."),
-            Length(max=200),
-            Regexp(
-                COURSE_KEY_RE,
-                message="Use ORG+NUMBER, e.g. B2B_SOURCE+DS.101x: letters, digits, '_', '.', '-' "
-                "and '~' on each side of one '+'.",
-            ),
-        ],
-        filters=[_strip],
+        COURSE_KEY_RE,
+        missing="Enter the course key.",
+        wrong="Use ORG+NUMBER, e.g. B2B_SOURCE+DS.101x: letters, digits, '_', '.', '-' "
+        "and '~' on each side of one '+'.",
+        max_length=200,
         description="ORG+NUMBER as in edX, e.g. B2B_SOURCE+DS.101x.",
     )
     number = StringField(
         "Number",
         [Optional(), Length(max=100)],
-        filters=[_strip],
+        filters=[strip],
         description="The part after '+'; left empty, it is taken from the key.",
     )
-    title = StringField(
-        "Title", [InputRequired("Enter a title."), Length(max=300), *TEXT], filters=[_strip]
-    )
+    title = title_field()
     description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
 
     def __init__(self, *args: Any, course: Course | None = None, **kwargs: Any) -> None:
@@ -108,36 +83,24 @@ class CourseForm(PortalForm):
         }
 
 
-def _date_field(label: str) -> DateTimeLocalField:
-    return DateTimeLocalField(
+def _run_key_field(label: str, example: str, **kw: Any) -> StringField:
+    return key_field(
         label,
-        [Optional()],
-        format=DATE_FORMATS,
-        tz=dt.UTC,
-        invalid_value_message="Enter a date and time like 2026-09-01 09:00 (UTC).",
+        RUN_KEY_RE,
+        missing="Enter the course run key.",
+        wrong=f"Use course-v1:ORG+NUMBER+RUN, e.g. {example}.",
+        max_length=255,
+        **kw,
     )
 
 
 class RunForm(PortalForm):
-    course_key = StringField(
-        "Course run key",
-        [
-            InputRequired("Enter the course run key."),
-            Length(max=255),
-            Regexp(
-                RUN_KEY_RE,
-                message="Use course-v1:ORG+NUMBER+RUN, e.g. course-v1:OpenU+CS.50x+2026_Fall.",
-            ),
-        ],
-        filters=[_strip],
-    )
-    title = StringField(
-        "Title", [InputRequired("Enter a title."), Length(max=300), *TEXT], filters=[_strip]
-    )
-    start_at = _date_field("Starts (UTC)")
-    end_at = _date_field("Ends (UTC)")
-    enrollment_start = _date_field("Enrollment opens (UTC)")
-    enrollment_end = _date_field("Enrollment closes (UTC)")
+    course_key = _run_key_field("Course run key", "course-v1:OpenU+CS.50x+2026_Fall")
+    title = title_field()
+    start_at = date_field("Starts (UTC)")
+    end_at = date_field("Ends (UTC)")
+    enrollment_start = date_field("Enrollment opens (UTC)")
+    enrollment_end = date_field("Enrollment closes (UTC)")
     pacing = SelectField(
         "Pacing",
         choices=[
@@ -208,21 +171,14 @@ class RunForm(PortalForm):
 
 
 class ProgramForm(PortalForm):
-    key = StringField(
+    key = key_field(
         "Program key",
-        [
-            InputRequired("Enter the program key."),
-            Length(max=200),
-            Regexp(
-                PROGRAM_KEY_RE,
-                message="Use letters, digits and '_', '.', '-', '~', ':', '+', e.g. program-v1:B2B+DATA-LEAD.",
-            ),
-        ],
-        filters=[_strip],
+        PROGRAM_KEY_RE,
+        missing="Enter the program key.",
+        wrong="Use letters, digits and '_', '.', '-', '~', ':', '+', e.g. program-v1:B2B+DATA-LEAD.",
+        max_length=200,
     )
-    title = StringField(
-        "Title", [InputRequired("Enter a title."), Length(max=300), *TEXT], filters=[_strip]
-    )
+    title = title_field()
     description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
     hidden = BooleanField("Hidden from the public catalog")
 
@@ -249,17 +205,9 @@ class ProgramCourseForm(PortalForm):
 
 
 class ImportRunForm(PortalForm):
-    course_key = StringField(
+    course_key = _run_key_field(
         "edX course run key",
-        [
-            InputRequired("Enter the course run key."),
-            Length(max=255),
-            Regexp(
-                RUN_KEY_RE,
-                message="Use course-v1:ORG+NUMBER+RUN, e.g. course-v1:B2B_SOURCE+DS.101x+SOURCE.",
-            ),
-        ],
-        filters=[_strip],
+        "course-v1:B2B_SOURCE+DS.101x+SOURCE",
         description="Title, dates and pacing are read from Studio. The course is created if it is "
         "missing; a run named SOURCE becomes the course's source run if it has none.",
     )
@@ -274,7 +222,7 @@ class ApiTokenForm(PortalForm):
     name = StringField(
         "Name",
         [InputRequired("Name the token after who uses it."), Length(max=200), *TEXT],
-        filters=[_strip],
+        filters=[strip],
         description="Who uses it, e.g. 'Acme enterprise catalog'.",
     )
     allowed_restrictions = MultiCheckboxField(

@@ -20,20 +20,15 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from portal.core.forms import PortalForm
+from portal.core.forms import TEXT, PortalForm, strip
 from portal.models import Organization
 from portal.services.organizations import LOGO_MAX_BYTES, ORG_KEY_RE
 
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Keycloak aliases end up in URLs and the token claim: no spaces or '/' (keycloak.md 6.5).
 ALIAS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
 # ASCII addresses only: they are lower-cased here and compared by the database and Keycloak.
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 ALIAS_HELP = "Lower-case letters, digits, '.', '_' and '-', e.g. acme."
-
-
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _upper(value: Any) -> Any:
@@ -42,14 +37,6 @@ def _upper(value: Any) -> Any:
 
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
-
-
-def _no_control_characters(form: PortalForm, field: Field) -> None:
-    if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
-        raise ValidationError("Remove the invisible control characters from this text.")
-
-
-TEXT = [_no_control_characters]
 
 
 def _alias_field(label: str, required: bool) -> StringField:
@@ -68,7 +55,7 @@ def _alias_field(label: str, required: bool) -> StringField:
 
 class OrganizationForm(PortalForm):
     name = StringField(
-        "Name", [DataRequired("Enter a name."), Length(max=200), *TEXT], filters=[_strip]
+        "Name", [DataRequired("Enter a name."), Length(max=200), *TEXT], filters=[strip]
     )
     key = StringField(
         "Short key",
