@@ -13,11 +13,10 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from portal.core.domain_errors import DomainError
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import csrf, db
 from portal.models import Contract, CourseRun, Order, OrderState, Organization
-from portal.services.audit import record_refusal
+from portal.services.audit import record_enrollment_refusal
 from portal.services.enrollment import enroll_runs
 from portal.services.payments import (
     CheckoutState,
@@ -88,20 +87,14 @@ def result(reference: str) -> str:
 
 
 @bp.post("/<reference>/retry")
-@refusals_redirect_to("checkout.show")
+@refusals_redirect_to("checkout.show", on_refusal=record_enrollment_refusal)
 def retry(reference: str) -> Response:
     """After a decline or cancel: the same runs again, through the same rules as Enroll (a refusal
     is recorded, as there, and shown on the order's page)."""
     order = _own_order(reference)
     if order.state not in (OrderState.DECLINED, OrderState.CANCELLED):
         return redirect(url_for("checkout.show", reference=order.reference))
-    try:
-        again = enroll_runs(current_user, order.contract_id, _order_runs(order))
-    except DomainError as exc:
-        record_refusal(
-            "enrollment.refused", "user", current_user.id, code=exc.code, message=exc.message
-        )
-        raise
+    again = enroll_runs(current_user, order.contract_id, _order_runs(order))
     if again.needs_payment and again.order is not None:
         return redirect(url_for("checkout.show", reference=again.order.reference))
     if again.enrollments:

@@ -69,9 +69,13 @@ def transaction() -> Iterator[None]:
     db.session.commit()
 
 
-def refusals_redirect_to(endpoint: str, **fixed: Any) -> Callable[[F], F]:
+def refusals_redirect_to(
+    endpoint: str, *, on_refusal: Callable[[DomainError], None] | None = None, **fixed: Any
+) -> Callable[[F], F]:
     """A ``DomainError`` from the view is flashed and redirects to ``endpoint``, built from the
-    view's own URL arguments that it takes (and ``fixed``). ``NotFound`` stays a 404."""
+    view's own URL arguments that it takes (and ``fixed``). ``NotFound`` stays a 404.
+
+    ``on_refusal`` is called with the error once the change is rolled back (to record it)."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -82,6 +86,8 @@ def refusals_redirect_to(endpoint: str, **fixed: Any) -> Callable[[F], F]:
                 raise
             except DomainError as exc:
                 db.session.rollback()
+                if on_refusal is not None:
+                    on_refusal(exc)
                 flash(exc.message, "error")
                 return redirect(refusal_target(endpoint, **fixed))
 

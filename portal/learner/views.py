@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 from flask import (
     Blueprint,
     current_app,
@@ -20,15 +16,15 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import request_cache
-from portal.core.domain_errors import DomainError, NotFound
+from portal.core.domain_errors import DomainError
+from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import limiter
-from portal.services.audit import record_refusal
+from portal.services.audit import record_enrollment_refusal, record_refusal
 from portal.services.dashboard import dashboard_data
 from portal.services.enrollment import EnrollResult, enroll, enroll_program, unenroll
 from portal.services.redemption import redeem
 
 bp = Blueprint("learner", __name__)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _redeem_limit() -> str:
@@ -124,24 +120,9 @@ def _report(result: EnrollResult) -> Response:
     return redirect(url_for("learner.dashboard"))
 
 
-def refusals_recorded(view: F) -> F:
-    """An enrollment refused by a rule is recorded, flashed, and the learner is back on the
-    dashboard; an enrollment or run that is not theirs is a 404."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except NotFound:
-            raise
-        except DomainError as exc:
-            record_refusal(
-                "enrollment.refused", "user", current_user.id, code=exc.code, message=exc.message
-            )
-            flash(exc.message, "error")
-            return redirect(url_for("learner.dashboard"))
-
-    return wrapped  # type: ignore[return-value]
+# An enrollment refused by a rule is recorded, flashed, and the learner is back on the
+# dashboard; an enrollment or run that is not theirs is a 404.
+refusals_recorded = refusals_redirect_to("learner.dashboard", on_refusal=record_enrollment_refusal)
 
 
 @bp.post("/runs/<int:run_id>/enroll")

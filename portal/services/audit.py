@@ -7,6 +7,7 @@ from typing import Any
 from flask import has_request_context, request
 from flask_login import current_user
 
+from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import AuditEvent
 
@@ -60,3 +61,11 @@ def record_refusal(
     db.session.rollback()
     record_event(action, object_type, object_id, after={"reason": code}, reason=message)
     db.session.commit()
+
+
+def record_enrollment_refusal(exc: DomainError) -> None:
+    """``record_refusal`` of an enrollment the signed-in learner was refused (the audit log keeps
+    every refusal with its reason, on the learner)."""
+    record_refusal(
+        "enrollment.refused", "user", _current_actor_id(), code=exc.code, message=exc.message
+    )
