@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy import or_, select
 
 from portal.extensions import db
-from portal.integrations.keycloak_admin import KeycloakAdminError, admin_client
+from portal.integrations.keycloak_admin import KeycloakAdminClient, KeycloakAdminError, admin_client
 from portal.jobs.errors import PermanentJobError, TransientJobError
 from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
@@ -37,6 +37,16 @@ def _load(model: type[T], ctx: JobContext, name: str) -> T:
     return obj
 
 
+def _keycloak_user_id(client: KeycloakAdminClient, user: User) -> str | None:
+    """The user's Keycloak id: their token's subject if Keycloak still has it, else the account
+    with their email, else None."""
+    sub = user.keycloak_sub
+    if sub and _keycloak(lambda: client.user_exists(sub)):
+        return sub
+    found = _keycloak(lambda: client.find_user_by_email(user.email))
+    return str(found["id"]) if found and found.get("id") else None
+
+
 @job_handler(JobKind.KEYCLOAK_PUSH_MEMBER)
 def push_member(ctx: JobContext) -> None:
     """Put a learner into the Keycloak organization (b2b-rules 2: after a code redemption or a
@@ -49,11 +59,7 @@ def push_member(ctx: JobContext) -> None:
         )
     client = admin_client()
     ctx.set_step("finding user")
-    sub = user.keycloak_sub
-    kc_user: str | None = sub if sub and _keycloak(lambda: client.user_exists(sub)) else None
-    if kc_user is None:
-        found = _keycloak(lambda: client.find_user_by_email(user.email))
-        kc_user = str(found["id"]) if found and found.get("id") else None
+    kc_user = _keycloak_user_id(client, user)
     if kc_user is None:
         first, _, last = (user.name or "").partition(" ")
         kc_user = _keycloak(lambda: client.create_user(user.email, first, last))
@@ -181,11 +187,7 @@ def remove_member(ctx: JobContext) -> None:
         return
     client = admin_client()
     ctx.set_step("finding user")
-    sub = user.keycloak_sub
-    kc_user: str | None = sub if sub and _keycloak(lambda: client.user_exists(sub)) else None
-    if kc_user is None:
-        found = _keycloak(lambda: client.find_user_by_email(user.email))
-        kc_user = str(found["id"]) if found and found.get("id") else None
+    kc_user = _keycloak_user_id(client, user)
     if kc_user is None:
         return
     member_id, org_kc_id = kc_user, org.keycloak_id
