@@ -53,6 +53,7 @@ def main() -> None:
         Organization,
         RedemptionType,
     )
+    from portal.services import code_export
     from portal.services import codes as code_service
     from portal.services import contracts as contract_service
 
@@ -102,7 +103,7 @@ def main() -> None:
             rows = 0
             with open(os.devnull, "w", newline="") as sink:
                 writer = csv.writer(sink)
-                for row in code_service.iter_export_rows(contract, "https://portal.example"):
+                for row in code_export.iter_export_rows(contract, "https://portal.example"):
                     writer.writerow(row)
                     rows += 1
             db.session.commit()

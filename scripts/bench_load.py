@@ -220,8 +220,8 @@ def seed_catalog(count: int) -> None:
 
 
 def seed_organization(key: str, learners: int, course: Course) -> None:
-    from portal.services.codes import adjust_seat_codes
-    from portal.services.demo_data import add_bulk_learners
+    from portal.demo import add_bulk_learners
+    from portal.services.seat_codes import adjust_seat_codes
 
     now = utcnow()
     org = Organization(name=f"{key.title()} Corp", key=key)
@@ -273,7 +273,7 @@ def seed_organization(key: str, learners: int, course: Course) -> None:
 
 
 def seed(large: int, small: int, catalog_runs: int) -> None:
-    from portal.services.demo_data import seed_demo
+    from portal.demo import seed_demo
 
     seed_demo()
     seed_catalog(catalog_runs)
@@ -322,8 +322,8 @@ def new_users(count: int, prefix: str) -> list[int]:
 def redeem_pool(world: World, count: int, tag: str) -> list[tuple[int, str]]:
     """``count`` fresh users, each with an unused one-time code of the contract, and room for them:
     the seat limit is raised (one code per seat, as staff raising seats would do)."""
-    from portal.services.codes import adjust_seat_codes
-    from portal.services.contract_runs import lock_contract
+    from portal.services.locks import lock_contract
+    from portal.services.seat_codes import adjust_seat_codes
     from portal.services.seats import claimed_count
 
     users = new_users(count, f"redeem-{tag}")
@@ -350,7 +350,7 @@ def redeem_pool(world: World, count: int, tag: str) -> list[tuple[int, str]]:
 
 def enroll_pool(world: World, count: int, tag: str) -> list[int]:
     """``count`` members with a seat on the contract and no enrollment yet."""
-    from portal.services.demo_data import add_bulk_learners
+    from portal.demo import add_bulk_learners
 
     contract = db.session.get(Contract, world.contract_id)
     assert contract is not None

@@ -49,6 +49,7 @@ def main() -> None:
     from sqlalchemy import event, func, select, update
 
     from portal import create_app
+    from portal.demo import add_bulk_learners
     from portal.extensions import db
     from portal.models import (
         CodeRedemption,
@@ -64,8 +65,7 @@ def main() -> None:
         Seat,
         User,
     )
-    from portal.services import codes as code_service
-    from portal.services.demo_data import add_bulk_learners
+    from portal.services import seat_codes as code_service
 
     instance = Path(tempfile.mkdtemp(prefix="bench-org-admin-"))
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'bench.sqlite'}"

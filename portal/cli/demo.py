@@ -26,7 +26,7 @@ from portal.services.audit import record_event
 def seed_demo_command(no_contract_runs: bool, no_seat_history: bool) -> None:
     """Create the demo organizations, contracts, courses, program, users, codes and contract runs
     (idempotent)."""
-    from portal.services.demo_data import seed_demo
+    from portal.demo import seed_demo
 
     with refusals():
         created = seed_demo(contract_runs=not no_contract_runs, seat_history=not no_seat_history)

@@ -181,6 +181,16 @@ def _audit(
     )
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """The fields of a signed response that were found usable for its order."""
+
+    decision: PaymentDecision
+    transaction_id: str
+    amount: Decimal
+    currency: str
+
+
 def handle_response(fields: Mapping[str, str], *, channel: str) -> Outcome:
     """Verify and apply one Secure Acceptance response (see the module docstring)."""
     if channel not in CHANNELS:
@@ -188,48 +198,67 @@ def handle_response(fields: Mapping[str, str], *, channel: str) -> Outcome:
     try:
         signed = verify_response(_plain_fields(fields), _credentials().secret_key)
     except ForgedMessage as exc:
-        claimed = str(fields.get("req_reference_number", ""))[:64]
-        _audit(
-            PaymentOutcome.FORGED,
-            channel,
-            reason=str(exc),
-            extra={"claimed_reference": claimed},
-        )
-        return Outcome(PaymentOutcome.FORGED, message=str(exc))
-
-    def refuse(reason: str, order: Order | None = None) -> Outcome:
-        _audit(PaymentOutcome.REFUSED, channel, order=order, signed=signed, reason=reason)
-        return Outcome(PaymentOutcome.REFUSED, order=order, message=reason)
-
+        return _forged(fields, channel, exc)
     reference = signed["req_reference_number"]
     order = db.session.scalar(select(Order).where(Order.reference == reference).with_for_update())
     if order is None:
-        return refuse(f"no order has the reference {reference[:64]!r}")
+        return _refuse(channel, signed, f"no order has the reference {reference[:64]!r}")
+    checked = _check(signed, order)
+    if isinstance(checked, str):
+        return _refuse(channel, signed, checked, order)
+    return _record(order, signed, checked, channel)
+
+
+def _forged(fields: Mapping[str, str], channel: str, exc: ForgedMessage) -> Outcome:
+    """A response not signed by CyberSource: audited with the reference it claims, nothing else."""
+    claimed = str(fields.get("req_reference_number", ""))[:64]
+    _audit(
+        PaymentOutcome.FORGED,
+        channel,
+        reason=str(exc),
+        extra={"claimed_reference": claimed},
+    )
+    return Outcome(PaymentOutcome.FORGED, message=str(exc))
+
+
+def _refuse(
+    channel: str, signed: Mapping[str, str], reason: str, order: Order | None = None
+) -> Outcome:
+    _audit(PaymentOutcome.REFUSED, channel, order=order, signed=signed, reason=reason)
+    return Outcome(PaymentOutcome.REFUSED, order=order, message=reason)
+
+
+def _check(signed: Mapping[str, str], order: Order) -> _Checked | str:
+    """The usable fields of a signed response for ``order``, or why it is refused."""
     if signed.get("req_profile_id", _credentials().profile_id) != _credentials().profile_id:
-        return refuse("the response is for another Secure Acceptance profile", order)
+        return "the response is for another Secure Acceptance profile"
     try:
         decision = PaymentDecision(signed["decision"])
     except ValueError:
-        return refuse(f"unknown decision {signed['decision'][:32]!r}", order)
+        return f"unknown decision {signed['decision'][:32]!r}"
     transaction_id = signed.get("transaction_id", "")
     if not transaction_id or len(transaction_id) > 64:
-        return refuse("the response has no usable transaction_id", order)
+        return "the response has no usable transaction_id"
     amount = _amount(signed["req_amount"])
     currency = signed["req_currency"]
     if amount is None or len(currency) != 3:
-        return refuse("the response's amount or currency is malformed", order)
+        return "the response's amount or currency is malformed"
     if decision is PaymentDecision.ACCEPT:
         authorized = _amount(signed.get("auth_amount", signed["req_amount"]))
         if amount != order.total or authorized != order.total or currency != order.currency:
-            return refuse(
+            return (
                 f"paid {signed.get('auth_amount', signed['req_amount'])} {currency}, "
-                f"the order is {order.total} {order.currency}",
-                order,
+                f"the order is {order.total} {order.currency}"
             )
+    return _Checked(decision, transaction_id, amount, currency)
 
+
+def _record(order: Order, signed: Mapping[str, str], checked: _Checked, channel: str) -> Outcome:
+    """Record the transaction's Payment (a repeat changes nothing) and apply its decision."""
+    decision = checked.decision
     payment = db.session.scalar(
         select(Payment).where(
-            Payment.provider == PROVIDER, Payment.transaction_id == transaction_id
+            Payment.provider == PROVIDER, Payment.transaction_id == checked.transaction_id
         )
     )
     message = signed.get("message", "")
@@ -247,12 +276,14 @@ def handle_response(fields: Mapping[str, str], *, channel: str) -> Outcome:
         )
         return Outcome(PaymentOutcome.DUPLICATE, order=order, payment=payment, message=message)
     if payment is None:
-        payment = Payment(provider=PROVIDER, transaction_id=transaction_id, order_id=order.id)
+        payment = Payment(
+            provider=PROVIDER, transaction_id=checked.transaction_id, order_id=order.id
+        )
         db.session.add(payment)
     # A new transaction, or the final decision on one held for review.
     payment.decision = decision
-    payment.amount = amount
-    payment.currency = currency
+    payment.amount = checked.amount
+    payment.currency = checked.currency
     payment.message = message
     payment.raw = dict(signed)
     db.session.flush()
