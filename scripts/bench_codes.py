@@ -7,7 +7,7 @@ It migrates the database (``upgrade head``; use a database meant for tests), cre
 and a contract, then times:
 
 1. ``services.codes.generate_batch``: 100,000 codes in one transaction (bulk insert);
-2. the CSV export of those codes (``services.codes.iter_export_rows`` through ``csv.writer``) to
+2. the CSV export of those codes (``services.code_export.iter_export_rows`` through ``csv.writer``) to
    /dev/null, once plain for the time and once under tracemalloc for the peak Python memory;
 3. the ``codes.generate`` job: another 100,000 codes in committed chunks with progress steps.
 

@@ -17,14 +17,11 @@ from portal.core.domain_errors import Conflict
 from portal.extensions import db
 from portal.models import Contract, MembershipType, RedemptionType
 from portal.services.audit import record_event
-from portal.services.codes import (
-    adjust_seat_codes,
-    generate_batch,
-    iter_export_rows,
-    seat_code_plan,
-)
+from portal.services.code_export import iter_export_rows
+from portal.services.codes import generate_batch
 from portal.services.locks import lock_contract
 from portal.services.seat_code_sync import seat_code_notes
+from portal.services.seat_codes import adjust_seat_codes, seat_code_plan
 
 
 @click.group("codes")

@@ -48,7 +48,7 @@ def dashboard() -> str:
 def _demo_codes() -> list[tuple[str, str, str]]:
     if current_app.config["PORTAL"].mode != "demo":
         return []
-    from portal.services.demo_data import sample_codes
+    from portal.demo import sample_codes
 
     return sample_codes()
 

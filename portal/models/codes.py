@@ -7,7 +7,17 @@ import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, str_enum, utcnow
@@ -21,6 +31,16 @@ class RedemptionType(enum.StrEnum):
     ONE_TIME = "one_time"  # one use in all
     ONE_PER_LEARNER = "one_per_learner"  # any number of learners, once each
     MULTI_USE = "multi_use"  # up to max_uses uses
+
+
+class CodeStatus(enum.StrEnum):
+    """Where a code stands, from the first that holds: used (redeemed at least once, even if it
+    was deactivated since), deactivated, assigned (to an email address, not used yet), unused."""
+
+    UNUSED = "unused"
+    ASSIGNED = "assigned"
+    USED = "used"
+    DEACTIVATED = "deactivated"
 
 
 class EnrollmentCode(Base):
@@ -66,6 +86,28 @@ class EnrollmentCode(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     contract: Mapped[Contract] = relationship()
+
+    @hybrid_property
+    def status(self) -> CodeStatus:
+        """The code's ``CodeStatus``; in SQL the same rule as one ``CASE`` expression, for the
+        status tabs' filters and counts."""
+        if self.times_redeemed > 0:
+            return CodeStatus.USED
+        if self.deactivated_at is not None:
+            return CodeStatus.DEACTIVATED
+        if self.assigned_email is not None:
+            return CodeStatus.ASSIGNED
+        return CodeStatus.UNUSED
+
+    @status.inplace.expression
+    @classmethod
+    def _status_expression(cls) -> ColumnElement[CodeStatus]:
+        return case(
+            (cls.times_redeemed > 0, CodeStatus.USED.value),
+            (cls.deactivated_at.is_not(None), CodeStatus.DEACTIVATED.value),
+            (cls.assigned_email.is_not(None), CodeStatus.ASSIGNED.value),
+            else_=CodeStatus.UNUSED.value,
+        )
 
 
 class CodeRedemption(Base):

@@ -11,8 +11,9 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import org_admin_required
-from portal.core.domain_errors import DomainError
-from portal.extensions import db
+from portal.core.csv_export import csv_download
+from portal.core.domain_errors import DomainError, NotFound
+from portal.core.pagination import requested_page
 from portal.models import Contract, Organization, utcnow
 from portal.org_admin import forms as upload_forms
 from portal.org_admin.forms import (
@@ -22,10 +23,11 @@ from portal.org_admin.forms import (
     CsvInvalid,
     read_addresses,
 )
-from portal.org_admin.views import bp, csv_response, org_contract, page_arg
+from portal.org_admin.views import bp
 from portal.services import code_assignment as assignment
-from portal.services import codes as code_service
+from portal.services import code_export, code_listing
 from portal.services.audit import record_event
+from portal.services.organization_contracts import contract_code, organization_contract
 
 Rendered = tuple[str, int] | str
 PER_PAGE = 50
@@ -53,26 +55,24 @@ def _codes_page(
     form: AssignForm | None = None,
     default_status: str = "unused",
 ) -> str:
+    """The codes of ``status`` (the tab), or with a search ``q`` the matches of every status."""
     status = request.args.get("status", default_status)
-    if status not in assignment.CODE_STATUSES:
+    if status not in code_listing.CODE_STATUSES:
         status = "unused"
     q = (request.args.get("q") or "").strip()[:200]
-    page = page_arg()
-    rows, total = assignment.list_codes(contract, status, q, page=page, per_page=PER_PAGE)
+    number = requested_page(request.args)
+    codes = code_listing.list_codes(contract, status, q, page=number, per_page=PER_PAGE)
     return render_template(
         "org_admin/codes.html",
         organization=organization,
         contract=contract,
-        counts=code_service.code_counts(contract),
+        counts=code_listing.code_counts(contract),
         assignable=assignment.assignable_count(contract),
         refusal=_refusal(organization, contract),
         status=status,
-        statuses=assignment.CODE_STATUSES,
+        statuses=code_listing.CODE_STATUSES,
         q=q,
-        rows=rows,
-        total=total,
-        page=page,
-        has_next=page * PER_PAGE < total,
+        page=codes,
         form=form or AssignForm(formdata=None),
         action_form=ConfirmForm(formdata=None),
     )
@@ -81,13 +81,13 @@ def _codes_page(
 @bp.get("/<org_key>/contracts/<int:contract_id>/codes")
 @org_admin_required
 def codes(organization: Organization, contract_id: int) -> str:
-    return _codes_page(organization, org_contract(organization, contract_id))
+    return _codes_page(organization, organization_contract(organization, contract_id))
 
 
 @bp.post("/<org_key>/contracts/<int:contract_id>/codes/assign")
 @org_admin_required
 def assign(organization: Organization, contract_id: int) -> Rendered | Response:
-    contract = org_contract(organization, contract_id)
+    contract = organization_contract(organization, contract_id)
     form = AssignForm()
     if not form.validate_on_submit():
         return _codes_page(organization, contract, form), 400
@@ -96,15 +96,12 @@ def assign(organization: Organization, contract_id: int) -> Rendered | Response:
             contract.id, [form.email.data or ""], actor=current_user, base_url=_base_url()
         )
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return _codes_page(organization, contract, form), exc.status
     if result.outcome is not assignment.AssignOutcome.ASSIGNED:
-        db.session.rollback()
         form.email.errors = [f"{result.label}: {result.detail}"]
         status = 400 if result.outcome is assignment.AssignOutcome.INVALID_EMAIL else 409
         return _codes_page(organization, contract, form), status
-    db.session.commit()
     flash(
         f"Code {result.code} assigned to {result.email}; the invitation is on its way.", "success"
     )
@@ -114,7 +111,7 @@ def assign(organization: Organization, contract_id: int) -> Rendered | Response:
 @bp.route("/<org_key>/contracts/<int:contract_id>/codes/assign-bulk", methods=["GET", "POST"])
 @org_admin_required
 def assign_bulk(organization: Organization, contract_id: int) -> Rendered:
-    contract = org_contract(organization, contract_id)
+    contract = organization_contract(organization, contract_id)
     form = BulkAssignForm()
     values: dict[str, Any] = {
         "organization": organization,
@@ -136,10 +133,8 @@ def assign_bulk(organization: Organization, contract_id: int) -> Rendered:
         form.file.errors = [str(exc)]
         return render_template("org_admin/assign_bulk.html", **values), 400
     except DomainError as exc:
-        db.session.rollback()
         form.file.errors = [exc.message]
         return render_template("org_admin/assign_bulk.html", **values), exc.status
-    db.session.commit()
     summary: dict[str, int] = {}
     for result in results:
         summary[result.label] = summary.get(result.label, 0) + 1
@@ -155,18 +150,16 @@ def assign_bulk(organization: Organization, contract_id: int) -> Rendered:
 @bp.post("/<org_key>/contracts/<int:contract_id>/codes/<int:code_id>/remind")
 @org_admin_required
 def remind(organization: Organization, contract_id: int, code_id: int) -> Rendered | Response:
-    contract = org_contract(organization, contract_id)
+    contract = organization_contract(organization, contract_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         code = assignment.remind(contract.id, code_id, base_url=_base_url())
+    except NotFound:
+        raise
     except DomainError as exc:
-        db.session.rollback()
-        if exc.status == 404:
-            abort(404)
         flash(exc.message, "error")
         return _codes_page(organization, contract, default_status="assigned"), exc.status
-    db.session.commit()
     flash(f"Reminder sent to {code.assigned_email}.", "success")
     return redirect(_codes_url(organization, contract, status="assigned"))
 
@@ -179,19 +172,15 @@ def remind(organization: Organization, contract_id: int, code_id: int) -> Render
 def revoke_assignment(
     organization: Organization, contract_id: int, code_id: int
 ) -> Rendered | Response:
-    contract = org_contract(organization, contract_id)
-    code = db.session.get(code_service.EnrollmentCode, code_id)
-    if code is None or code.contract_id != contract.id:
-        abort(404)
+    contract = organization_contract(organization, contract_id)
+    code = contract_code(contract, code_id)
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
             old, new = assignment.revoke_assignment(contract.id, code.id)
         except DomainError as exc:
-            db.session.rollback()
             flash(exc.message, "error")
             return _codes_page(organization, contract, default_status="assigned"), exc.status
-        db.session.commit()
         flash(
             f"Code {old.code} no longer works and {old.assigned_email} can't use it. "
             f"A fresh code ({new.code}) took its place.",
@@ -212,9 +201,8 @@ def revoke_assignment(
 @bp.get("/<org_key>/contracts/<int:contract_id>/codes.csv")
 @org_admin_required
 def codes_export(organization: Organization, contract_id: int) -> Response:
-    contract = org_contract(organization, contract_id)
-    rows = code_service.iter_export_rows(contract, _base_url())
+    contract = organization_contract(organization, contract_id)
+    rows = code_export.iter_export_rows(contract, _base_url())
     filename = f"codes-{organization.key}-{contract.slug}-{utcnow():%Y%m%d}.csv"
     record_event("codes.exported", "contract", contract.id, organization_id=organization.id)
-    db.session.commit()
-    return csv_response(rows, filename)
+    return csv_download(rows, filename)  # streams after the commit

@@ -20,7 +20,6 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
 from portal.models import (
-    CodeRedemption,
     Contract,
     EnrollmentCode,
     MembershipType,
@@ -30,10 +29,11 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import codes as code_service
 from portal.services.audit import record_event
-from portal.services.contract_runs import lock_contract
+from portal.services.codes import new_code
+from portal.services.locks import lock_contract
 from portal.services.mail import queue_email
+from portal.services.seat_codes import needs_seat_codes
 
 MAX_BULK = 1000
 REMIND_INTERVAL = dt.timedelta(hours=1)
@@ -77,7 +77,7 @@ class AssignRefused(DomainError):
 
 def check_assignable(contract: Contract, org: Organization) -> None:
     """Codes can be handed out only on a contract entered with codes that still takes learners."""
-    if not code_service.needs_seat_codes(contract.membership_type, contract.is_paid):
+    if not needs_seat_codes(contract.membership_type, contract.is_paid):
         raise AssignRefused(
             f"{contract.name} needs no codes: {org.name} members get access by signing in with "
             f"{org.name}'s own account."
@@ -165,40 +165,54 @@ def assign_codes(
     org = db.session.get(Organization, contract.organization_id)
     assert org is not None
     check_assignable(contract, org)
-
     results = [
         AssignResult(n, given, normalize_address(given) or "", AssignOutcome.ASSIGNED)
         for n, given in enumerate(addresses, start=1)
     ]
+    wanted = _screen(contract, results)
+    _hand_out(contract, org, wanted, actor=actor, base_url=base_url)
+    db.session.flush()
+    _record_assigned(contract, org, results)
+    return results
+
+
+def _assigned_emails(contract: Contract, emails: set[str]) -> set[str]:
+    """Which of ``emails`` hold an unused code of the contract already."""
+    if not emails:
+        return set()
+    return set(
+        db.session.scalars(
+            select(EnrollmentCode.assigned_email).where(
+                EnrollmentCode.contract_id == contract.id,
+                EnrollmentCode.assigned_email.in_(emails),
+                *_fresh(),
+            )
+        )
+    )
+
+
+def _seated_emails(contract: Contract, emails: set[str]) -> set[str]:
+    """Which of ``emails`` belong to someone holding a seat on the contract."""
+    if not emails:
+        return set()
+    return set(
+        db.session.scalars(
+            select(User.email)
+            .join(Seat, Seat.user_id == User.id)
+            .where(
+                Seat.contract_id == contract.id,
+                Seat.revoked_at.is_(None),
+                User.email.in_(emails),
+            )
+        )
+    )
+
+
+def _screen(contract: Contract, results: list[AssignResult]) -> list[AssignResult]:
+    """Give each result that cannot be assigned its outcome; returns the rest, in order."""
     emails = {r.email for r in results if r.email}
-    assigned = (
-        set(
-            db.session.scalars(
-                select(EnrollmentCode.assigned_email).where(
-                    EnrollmentCode.contract_id == contract.id,
-                    EnrollmentCode.assigned_email.in_(emails),
-                    *_fresh(),
-                )
-            )
-        )
-        if emails
-        else set()
-    )
-    seated = (
-        set(
-            db.session.scalars(
-                select(User.email)
-                .join(Seat, Seat.user_id == User.id)
-                .where(
-                    Seat.contract_id == contract.id,
-                    Seat.revoked_at.is_(None),
-                    User.email.in_(emails),
-                )
-            )
-        )
-        if emails
-        else set()
-    )
+    assigned = _assigned_emails(contract, emails)
+    seated = _seated_emails(contract, emails)
     wanted: list[AssignResult] = []
     for result in results:
         if not result.email:
@@ -213,6 +227,19 @@ def assign_codes(
         else:
             assigned.add(result.email)
             wanted.append(result)
+    return wanted
+
+
+def _hand_out(
+    contract: Contract,
+    org: Organization,
+    wanted: list[AssignResult],
+    *,
+    actor: User,
+    base_url: str,
+) -> None:
+    """Assign a free code (seat codes first, oldest first) to each wanted address and queue its
+    invitation; the addresses left over get ``NO_CODES_LEFT``."""
     codes = (
         list(
             db.session.scalars(
@@ -237,7 +264,9 @@ def assign_codes(
     for result in wanted[len(codes) :]:
         result.outcome = AssignOutcome.NO_CODES_LEFT
         result.detail = "Every code of this contract is used or assigned."
-    db.session.flush()
+
+
+def _record_assigned(contract: Contract, org: Organization, results: list[AssignResult]) -> None:
     done = [r for r in results if r.outcome is AssignOutcome.ASSIGNED]
     if done:
         record_event(
@@ -250,7 +279,6 @@ def assign_codes(
                 "assignments": [{"email": r.email, "code": r.code} for r in done[:100]],
             },
         )
-    return results
 
 
 def _assigned_code(contract: Contract, code_id: int) -> EnrollmentCode:
@@ -309,7 +337,7 @@ def revoke_assignment(contract_id: int, code_id: int) -> tuple[EnrollmentCode, E
     now = utcnow()
     code.deactivated_at = now
     replacement = EnrollmentCode(
-        code=code_service.new_code(),
+        code=new_code(),
         contract_id=contract.id,
         redemption_type=code.redemption_type,
         max_uses=code.max_uses,
@@ -332,95 +360,3 @@ def revoke_assignment(contract_id: int, code_id: int) -> tuple[EnrollmentCode, E
         after={"deactivated_at": now.isoformat(), "replacement_code_id": replacement.id},
     )
     return code, replacement
-
-
-# --------------------------------------------------------------------------- the codes table
-CODE_STATUSES = ("unused", "assigned", "used", "deactivated", "all")
-REDEEMERS_SHOWN = 3
-
-
-@dataclass
-class Redeemer:
-    email: str
-    name: str
-    redeemed_at: dt.datetime
-
-
-@dataclass
-class CodeRow:
-    code: EnrollmentCode
-    redeemers: list[Redeemer]
-
-    @property
-    def status(self) -> str:
-        code = self.code
-        if code.times_redeemed > 0:
-            return "used"
-        if code.deactivated_at is not None:
-            return "deactivated"
-        return "assigned" if code.assigned_email else "unused"
-
-
-def _status_filter(status: str) -> list[ColumnElement[bool]]:
-    off = EnrollmentCode.deactivated_at.is_not(None)
-    if status == "unused":
-        return [*_fresh(), EnrollmentCode.assigned_email.is_(None)]
-    if status == "assigned":
-        return [*_fresh(), EnrollmentCode.assigned_email.is_not(None)]
-    if status == "used":
-        return [EnrollmentCode.times_redeemed > 0]
-    if status == "deactivated":
-        return [off, EnrollmentCode.times_redeemed == 0]
-    return []
-
-
-def list_codes(
-    contract: Contract, status: str, q: str, *, page: int = 1, per_page: int = 50
-) -> tuple[list[CodeRow], int]:
-    """A page of the contract's codes in ``status`` matching ``q`` (code or assigned email), each
-    with up to three people who used it; and the total. Two queries plus the count."""
-    query = select(EnrollmentCode).where(
-        EnrollmentCode.contract_id == contract.id, *_status_filter(status)
-    )
-    q = (q or "").strip()[:320]
-    if q:
-        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions = [EnrollmentCode.assigned_email.like(f"%{escaped}%", escape="\\")]
-        as_code = code_service.normalize_code(q)
-        if as_code:
-            conditions.append(EnrollmentCode.code.like(f"%{as_code}%"))
-        query = query.where(or_(*conditions))
-    total = int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    codes = list(
-        db.session.scalars(
-            query.order_by(EnrollmentCode.id.desc())
-            .offset((max(1, page) - 1) * per_page)
-            .limit(per_page)
-        )
-    )
-    rows = [CodeRow(code, []) for code in codes]
-    used = {row.code.id: row for row in rows if row.code.times_redeemed > 0}
-    if used:
-        ranked = (
-            select(
-                CodeRedemption.code_id,
-                CodeRedemption.user_id,
-                CodeRedemption.redeemed_at,
-                func.row_number()
-                .over(
-                    partition_by=CodeRedemption.code_id,
-                    order_by=(CodeRedemption.redeemed_at, CodeRedemption.id),
-                )
-                .label("n"),
-            )
-            .where(CodeRedemption.code_id.in_(used))
-            .subquery()
-        )
-        for code_id, email, name, at in db.session.execute(
-            select(ranked.c.code_id, User.email, User.name, ranked.c.redeemed_at)
-            .join(User, User.id == ranked.c.user_id)
-            .where(ranked.c.n <= REDEEMERS_SHOWN)
-            .order_by(ranked.c.code_id, ranked.c.n)
-        ).all():
-            used[code_id].redeemers.append(Redeemer(email, name, at))
-    return rows, total

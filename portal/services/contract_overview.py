@@ -26,7 +26,7 @@ from portal.models import (
     Seat,
     User,
 )
-from portal.services import codes as code_service
+from portal.services import code_listing as code_service
 from portal.services.seats import claimed_count, held_seats
 
 FREE_RUNS_LISTED = 500
@@ -144,7 +144,9 @@ def codes_and_learners(
     """The codes section (counts, a page of codes matching ``q``, the latest generation jobs) and
     a page of the learners holding a seat, newest first. Two pagers: ``codes_page`` (which keeps
     ``q``) and ``learners_page``."""
-    codes, more = code_service.search_codes(contract, q, page=codes_page, per_page=PER_PAGE)
+    codes = code_service.search_codes(
+        contract, q, page=codes_page, per_page=PER_PAGE, param="codes_page"
+    )
     learners = select(User.email, Seat.source, Seat.claimed_at).join(User, User.id == Seat.user_id)
     learners = learners.where(Seat.contract_id == contract.id, Seat.revoked_at.is_(None))
     code_jobs = db.session.scalars(
@@ -160,7 +162,7 @@ def codes_and_learners(
     return CodesAndLearners(
         code_counts=code_service.code_counts(contract),
         q=q,
-        codes=Page(codes, codes_page, PER_PAGE, more, param="codes_page", args={"q": q}),
+        codes=codes,
         learners=paginate(
             cast("Select[Any]", learners.order_by(Seat.claimed_at.desc(), Seat.id.desc())),
             learners_page,

@@ -33,9 +33,9 @@ from portal.models import (
     Seat,
     User,
 )
-from portal.services import codes as code_service
+from portal.services import seat_codes as code_service
 from portal.services.audit import record_event
-from portal.services.contract_runs import lock_contract
+from portal.services.locks import lock_contract
 from portal.services.seats import claimed_count
 
 SAMPLE_SIZE = 10
@@ -114,7 +114,7 @@ def check_seats(unlimited: bool, seat_limit: int | None, claimed: int) -> None:
 
 def create_contract(organization: Organization, values: dict[str, Any]) -> Contract:
     """Create a contract under ``organization``; a seat-limited code/managed (or paid) contract then
-    gets its seat codes through ``codes.adjust_seat_codes`` (called by the caller, which decides
+    gets its seat codes through ``seat_codes.adjust_seat_codes`` (called by the caller, which decides
     whether the codes are made now or by a job)."""
     check_dates(values.get("start_at"), values.get("end_at"))
     check_price(values.get("price_per_learner"))
@@ -326,7 +326,7 @@ def seat_change_preview(contract: Contract, new_limit: int | None) -> SeatPrevie
 
 def change_seat_limit(contract_id: int, new_limit: int | None) -> SeatPreview:
     """Set the seat limit (None: unlimited) and remove surplus seat codes. Adding codes is left to
-    the caller (``codes.adjust_seat_codes`` now, or the ``codes.generate`` job for many)."""
+    the caller (``seat_codes.adjust_seat_codes`` now, or the ``codes.generate`` job for many)."""
     contract = lock_contract(contract_id)
     preview = seat_change_preview(contract, new_limit)
     if not preview.allowed:

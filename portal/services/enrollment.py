@@ -36,7 +36,7 @@ from portal.models import (
 )
 from portal.services.access import available_contracts
 from portal.services.audit import record_event
-from portal.services.contract_runs import lock_contract
+from portal.services.locks import lock_contract
 from portal.services.orders import ZERO, create_order, fulfil_order, pending_order_for
 from portal.services.redemption import contract_gate, refuse
 from portal.services.seats import ContractFull, active_seat, claim_seat

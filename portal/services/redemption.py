@@ -31,7 +31,7 @@ from portal.models import (
 )
 from portal.services.audit import record_event
 from portal.services.codes import CODE_ALPHABET, normalize_code
-from portal.services.contract_runs import lock_contract
+from portal.services.locks import lock_contract
 from portal.services.seats import ContractFull, active_seat, claim_seat
 
 
@@ -87,6 +87,28 @@ def contract_gate(contract: Contract, org: Organization) -> None:
 
 
 def redeem(user: User, raw_code: str) -> Redeemed:
+    """Redeem ``raw_code`` for ``user``: the code's own checks, the contract's gate, whether this
+    person may use it, then the redemption and the seat. Locks the code row, then the contract."""
+    code = _find_code(raw_code)
+    contract = lock_contract(code.contract_id)
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+    if active_seat(contract.id, user.id) is not None:
+        return Redeemed(contract, org, already_had=True)
+    check_code_usable(code, org)
+    contract_gate(contract, org)
+    membership = db.session.scalar(
+        select(Membership).where(
+            Membership.user_id == user.id, Membership.organization_id == org.id
+        )
+    )
+    check_may_use(user, code, contract, org, membership)
+    _claim(user, code, contract, org, membership)
+    return Redeemed(contract, org, already_had=False)
+
+
+def _find_code(raw_code: str) -> EnrollmentCode:
+    """The code as typed (normalized), its row locked; refused as unknown when it is not ours."""
     value = normalize_code(raw_code or "")
     if not value or len(value) > 64 or any(ch not in CODE_ALPHABET + "0O1IL" for ch in value):
         raise refuse(
@@ -105,13 +127,11 @@ def redeem(user: User, raw_code: str) -> Redeemed:
             "gave it to you for a new one.",
             404,
         )
-    contract = lock_contract(code.contract_id)
-    org = db.session.get(Organization, contract.organization_id)
-    assert org is not None
+    return code
 
-    if active_seat(contract.id, user.id) is not None:
-        return Redeemed(contract, org, already_had=True)
 
+def check_code_usable(code: EnrollmentCode, org: Organization) -> None:
+    """The code itself: not deactivated, and within its validity window."""
     now = utcnow()
     if code.deactivated_at is not None:
         raise refuse(
@@ -133,12 +153,17 @@ def redeem(user: User, raw_code: str) -> Redeemed:
             f"organization's admin ({org.name}) for a new one.",
             410,
         )
-    contract_gate(contract, org)
-    membership = db.session.scalar(
-        select(Membership).where(
-            Membership.user_id == user.id, Membership.organization_id == org.id
-        )
-    )
+
+
+def check_may_use(
+    user: User,
+    code: EnrollmentCode,
+    contract: Contract,
+    org: Organization,
+    membership: Membership | None,
+) -> None:
+    """This person and this code: a managed contract wants the organization's own sign-in, a
+    code is used once per person, and not beyond its uses."""
     if contract.membership_type is MembershipType.MANAGED and (
         membership is None or membership.keep_until_seen
     ):
@@ -174,6 +199,16 @@ def redeem(user: User, raw_code: str) -> Redeemed:
             409,
         )
 
+
+def _claim(
+    user: User,
+    code: EnrollmentCode,
+    contract: Contract,
+    org: Organization,
+    membership: Membership | None,
+) -> None:
+    """The redemption, the seat (refused when the contract is full), one more use of the code,
+    the membership a redeemer gets, and the audit event."""
     redemption = CodeRedemption(code_id=code.id, user_id=user.id, contract_id=contract.id)
     db.session.add(redemption)
     db.session.flush()
@@ -188,25 +223,8 @@ def redeem(user: User, raw_code: str) -> Redeemed:
             409,
         ) from exc
     code.times_redeemed += 1
-
     if membership is None:
-        # The redeemer joins the organization, kept until Keycloak's claim confirms it (b2b-rules 2).
-        db.session.add(
-            Membership(
-                user_id=user.id,
-                organization_id=org.id,
-                source=MembershipSource.CODE,
-                keep_until_seen=True,
-            )
-        )
-        if org.keycloak_id:
-            record_job(
-                JobKind.KEYCLOAK_PUSH_MEMBER,
-                {"user_id": user.id, "organization_id": org.id},
-                object_type="user",
-                object_id=user.id,
-                organization_id=org.id,
-            )
+        _join(user, org)
     record_event(
         "code.redeemed",
         "enrollment_code",
@@ -214,4 +232,23 @@ def redeem(user: User, raw_code: str) -> Redeemed:
         organization_id=org.id,
         after={"user_id": user.id, "contract_id": contract.id, "uses": code.times_redeemed},
     )
-    return Redeemed(contract, org, already_had=False)
+
+
+def _join(user: User, org: Organization) -> None:
+    """The redeemer joins the organization, kept until Keycloak's claim confirms it (b2b-rules 2)."""
+    db.session.add(
+        Membership(
+            user_id=user.id,
+            organization_id=org.id,
+            source=MembershipSource.CODE,
+            keep_until_seen=True,
+        )
+    )
+    if org.keycloak_id:
+        record_job(
+            JobKind.KEYCLOAK_PUSH_MEMBER,
+            {"user_id": user.id, "organization_id": org.id},
+            object_type="user",
+            object_id=user.id,
+            organization_id=org.id,
+        )

@@ -11,15 +11,15 @@ from typing import Any
 
 from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob, Contract
-from portal.services import codes as code_service
-from portal.services.codes import SeatCodeChange
+from portal.services import seat_codes as code_service
 from portal.services.jobs import start_job
+from portal.services.seat_codes import SeatCodeChange
 
 UNLIMITED_WARNING = "Anyone who gets hold of it can join: hand it out carefully."
 
 
 def seat_code_notes(change: SeatCodeChange, *, warn: bool = False) -> list[str]:
-    """What ``codes.adjust_seat_codes`` did, in words; with ``warn``, a word of caution about an
+    """What ``seat_codes.adjust_seat_codes`` did, in words; with ``warn``, a word of caution about an
     unlimited contract's multi-use code."""
     notes = []
     if change.removed:

@@ -17,10 +17,10 @@ from sqlalchemy.orm import joinedload
 from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.extensions import db
 from portal.models import Contract, Enrollment, MembershipType, Seat, User, utcnow
-from portal.services import codes as code_service
+from portal.services import seat_codes as code_service
 from portal.services.audit import record_event
-from portal.services.contract_runs import lock_contract
 from portal.services.enrollment import deactivate_enrollment
+from portal.services.locks import lock_contract
 
 MAX_REASON = 500
 

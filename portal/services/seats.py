@@ -52,7 +52,7 @@ def claim_seat(
     contract: Contract, user: User, source: SeatSource, *, redemption_id: int | None = None
 ) -> tuple[Seat, bool]:
     """Claim (or return) ``user``'s seat. ``contract`` must have been locked by the caller
-    (``services.contract_runs.lock_contract``). Returns (seat, newly_claimed)."""
+    (``services.locks.lock_contract``). Returns (seat, newly_claimed)."""
     seat = db.session.scalar(
         select(Seat).where(Seat.contract_id == contract.id, Seat.user_id == user.id)
     )

@@ -21,7 +21,7 @@ from portal.core.params import parse_id
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import db
 from portal.models import Contract, Organization
-from portal.services import codes as code_service
+from portal.services import code_listing as code_service
 from portal.services import contracts as contract_service
 from portal.services.contract_overview import (
     codes_and_learners,

@@ -27,7 +27,8 @@ from portal.jobs.registry import JobContext, job_handler
 from portal.models import Contract, EnrollmentCode, RedemptionType
 from portal.services import codes as code_service
 from portal.services.audit import record_event
-from portal.services.contract_runs import lock_contract
+from portal.services.locks import lock_contract
+from portal.services.seat_codes import seat_code_plan
 
 CHUNK = 5000
 
@@ -61,7 +62,7 @@ def _seat_codes(ctx: JobContext, contract_id: int) -> None:
     added = 0
     while True:
         contract = _contract(contract_id)
-        plan = code_service.seat_code_plan(contract)
+        plan = seat_code_plan(contract)
         if not plan.wants_codes or plan.to_add == 0:
             break
         n = min(CHUNK, plan.to_add)

@@ -33,8 +33,10 @@ from portal.models import (
     SeatSource,
     User,
 )
+from portal.services import code_export, code_listing
 from portal.services import codes as code_service
 from portal.services import contracts as contract_service
+from portal.services import seat_codes as seat_code_service
 from portal.tasks.codes import generate as generate_job
 
 
@@ -65,7 +67,7 @@ def make_contract(
             "price_per_learner": price,
         },
     )
-    code_service.adjust_seat_codes(contract)
+    seat_code_service.adjust_seat_codes(contract)
     db.session.commit()
     return contract
 
@@ -105,9 +107,11 @@ def use(db: Any, contract: Contract, code: EnrollmentCode, email: str) -> User:
     return user
 
 
-def change_seats(db: Any, contract: Contract, limit: int | None) -> code_service.SeatCodeChange:
+def change_seats(
+    db: Any, contract: Contract, limit: int | None
+) -> seat_code_service.SeatCodeChange:
     contract_service.change_seat_limit(contract.id, limit)
-    change = code_service.adjust_seat_codes(contract)
+    change = seat_code_service.adjust_seat_codes(contract)
     db.session.commit()
     return change
 
@@ -201,7 +205,7 @@ def test_unlimited_gets_one_multi_use_code_and_limiting_again_closes_it(db: Any,
     assert change.unlimited_code is not None
     multi = [c for c in seat_codes(db, contract) if c.redemption_type is RedemptionType.MULTI_USE]
     assert len(multi) == 1 and multi[0].max_uses is None
-    assert code_service.adjust_seat_codes(db.session.get(Contract, contract.id)).added == 0
+    assert seat_code_service.adjust_seat_codes(db.session.get(Contract, contract.id)).added == 0
     change = change_seats(db, contract, 3)
     assert change.closed == 1 and change.added == 1
     kinds = [c.redemption_type for c in seat_codes(db, contract)]
@@ -211,7 +215,7 @@ def test_unlimited_gets_one_multi_use_code_and_limiting_again_closes_it(db: Any,
 def test_adjust_defers_many_codes_to_the_job(db: Any, org: Any) -> None:
     contract = make_contract(db, org, seats=0)
     contract_service.change_seat_limit(contract.id, 2500)
-    change = code_service.adjust_seat_codes(contract, add_limit=1000)
+    change = seat_code_service.adjust_seat_codes(contract, add_limit=1000)
     db.session.commit()
     assert change.added == 1000 and change.pending == 1500
     assert len(seat_codes(db, contract)) == 1000
@@ -241,9 +245,9 @@ def test_every_change_is_audited(db: Any, org: Any) -> None:
     contract_service.update_contract(contract.id, {"name": "Renamed"})
     contract_service.change_membership_type(contract.id, MembershipType.MANAGED)
     contract_service.change_seat_limit(contract.id, 3)
-    code_service.adjust_seat_codes(contract)
+    seat_code_service.adjust_seat_codes(contract)
     code_service.generate_batch(contract, 2, RedemptionType.ONE_PER_LEARNER)
-    code_service.deactivate_code(contract, seat_codes(db, contract)[0].id)
+    seat_code_service.deactivate_code(contract, seat_codes(db, contract)[0].id)
     contract_service.set_active(contract.id, False)
     db.session.commit()
     actions = set(
@@ -356,14 +360,14 @@ def test_search_codes(db: Any, org: Organization) -> None:
     codes = seat_codes(db, contract)
     codes[1].assigned_email = "pat@initech.example"
     db.session.commit()
-    found, more = code_service.search_codes(contract, codes[0].code[:8].lower())
-    assert [c.id for c in found] == [codes[0].id] and not more
-    found, _ = code_service.search_codes(contract, "PAT@")
-    assert [c.id for c in found] == [codes[1].id]
-    assert code_service.search_codes(contract, "%")[0] == []
-    page1, more = code_service.search_codes(contract, "", per_page=2)
-    page2, more2 = code_service.search_codes(contract, "", page=2, per_page=2)
-    assert more and not more2 and len(page1) + len(page2) == 3
+    found = code_listing.search_codes(contract, codes[0].code[:8].lower())
+    assert [c.id for c in found.items] == [codes[0].id] and not found.has_next
+    found = code_listing.search_codes(contract, "PAT@")
+    assert [c.id for c in found.items] == [codes[1].id]
+    assert code_listing.search_codes(contract, "%").items == []
+    page1 = code_listing.search_codes(contract, "", per_page=2)
+    page2 = code_listing.search_codes(contract, "", page=2, per_page=2)
+    assert page1.has_next and not page2.has_next and len(page1.items) + len(page2.items) == 3
 
 
 @pytest.mark.parametrize(
@@ -380,7 +384,7 @@ def test_search_codes(db: Any, org: Organization) -> None:
     ],
 )
 def test_csv_cells_are_neutralized(value: object, expected: str) -> None:
-    assert code_service.csv_safe(value) == expected
+    assert code_export.csv_safe(value) == expected
 
 
 def test_export_rows(db: Any, org: Organization) -> None:
@@ -392,8 +396,8 @@ def test_export_rows(db: Any, org: Organization) -> None:
     codes = seat_codes(db, contract)
     codes[0].assigned_email = "@evil"
     db.session.commit()
-    rows = list(code_service.iter_export_rows(contract, "https://portal.example/"))
-    assert rows[0] == code_service.EXPORT_HEADER and len(rows) == 4
+    rows = list(code_export.iter_export_rows(contract, "https://portal.example/"))
+    assert rows[0] == code_export.EXPORT_HEADER and len(rows) == 4
     assert rows[1][7] == "'@evil" and rows[1][8] == f"https://portal.example/redeem/{codes[0].code}"
     assert rows[3][1] == "multi_use" and rows[3][3] == "5"
     assert rows[3][4].startswith("2026-06-01")
