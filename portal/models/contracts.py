@@ -7,7 +7,17 @@ import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+)
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, str_enum, utcnow
@@ -21,6 +31,27 @@ class MembershipType(enum.StrEnum):
     AUTO = "auto"  # every SSO member of the organization
     CODE = "code"  # whoever redeems a valid code
     MANAGED = "managed"  # a valid code AND an SSO membership
+
+
+class NotLive(enum.StrEnum):
+    """Why a contract gives no new access and no new enrollment now (b2b-rules section 3), in the
+    order they are checked; the values are the refusal reasons the learner's pages record."""
+
+    ORGANIZATION_INACTIVE = "organization_inactive"
+    CONTRACT_INACTIVE = "contract_inactive"
+    NOT_STARTED = "contract_not_started"
+    ENDED = "contract_ended"
+
+
+def _live_at_sql(cls: type[Contract], at: dt.datetime) -> ColumnElement[bool]:
+    """``Contract.is_live_at`` in SQL: the organization's flag through an EXISTS, so the condition
+    needs no join."""
+    return and_(
+        cls.active.is_(True),
+        cls.organization.has(active=True),
+        or_(cls.start_at.is_(None), cls.start_at <= at),
+        or_(cls.end_at.is_(None), cls.end_at > at),
+    )
 
 
 class Contract(Base):
@@ -68,10 +99,29 @@ class Contract(Base):
     def is_paid(self) -> bool:
         return bool(self.price_per_learner and self.price_per_learner > 0)
 
-    def is_in_dates(self, at: dt.datetime) -> bool:
-        return (self.start_at is None or self.start_at <= at) and (
-            self.end_at is None or at < self.end_at
-        )
+    def not_live_reason(
+        self, at: dt.datetime, organization: Organization | None = None
+    ) -> NotLive | None:
+        """Why the contract is not live at ``at``, or None when it is: "the contract is live" is
+        an active contract of an active organization, started (``start_at <= at``) and not ended
+        (``at < end_at``). ``is_live_at`` is the same rule, in Python and in SQL."""
+        org = organization if organization is not None else self.organization
+        if not org.active:
+            return NotLive.ORGANIZATION_INACTIVE
+        if not self.active:
+            return NotLive.CONTRACT_INACTIVE
+        if self.start_at is not None and at < self.start_at:
+            return NotLive.NOT_STARTED
+        if self.end_at is not None and at >= self.end_at:
+            return NotLive.ENDED
+        return None
+
+    def _is_live_at(self, at: dt.datetime) -> bool:
+        """Whether the contract gives new access and new enrollments at ``at`` (b2b-rules 3):
+        ``not_live_reason`` is None; in SQL the same rule as one condition (``_live_at_sql``)."""
+        return self.not_live_reason(at) is None
+
+    is_live_at = hybrid_method(_is_live_at, _live_at_sql)
 
 
 class ContractProgram(Base):

@@ -6,7 +6,16 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from portal.models.base import Base, str_enum, utcnow
@@ -68,3 +77,16 @@ class Membership(Base):
 
     user: Mapped[User] = relationship(back_populates="memberships")
     organization: Mapped[Organization] = relationship(back_populates="memberships")
+
+    @hybrid_property
+    def through_sso(self) -> bool:
+        """Confirmed by the organization's own sign-in: Keycloak's claim has listed the organization
+        (an SSO membership, or a kept one since seen). A code redeemer or a hand-added member still
+        waiting for Keycloak (*keep until seen*) is not, so a ``managed`` contract is not theirs
+        (b2b-rules section 3). The same rule in SQL."""
+        return not self.keep_until_seen
+
+    @through_sso.inplace.expression
+    @classmethod
+    def _through_sso_expression(cls) -> ColumnElement[bool]:
+        return cls.keep_until_seen.is_(False)

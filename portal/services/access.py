@@ -5,14 +5,15 @@
 * ``managed``: a seat from a redeemed code AND a membership confirmed by the organization's own
   sign-in (source SSO, or a code membership whose *keep until seen* was cleared by the claim).
 
-Dates and active flags (contract and organization) gate everything.
+Dates and active flags (contract and organization) gate everything: ``Contract.is_live_at``, the
+same rule the refusals of redeeming, enrolling and handing out codes give their reason from.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Any
 
-from sqlalchemy import BindParameter, Select, and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
@@ -30,20 +31,17 @@ from portal.models import (
 def _available_query() -> Select[Contract]:
     member = select(Membership.organization_id).where(Membership.user_id == bindparam("user_id"))
     sso_member = select(Membership.organization_id).where(
-        Membership.user_id == bindparam("user_id"), Membership.keep_until_seen.is_(False)
+        Membership.user_id == bindparam("user_id"), Membership.through_sso
     )
     seated = select(Seat.contract_id).where(
         Seat.user_id == bindparam("user_id"), Seat.revoked_at.is_(None)
     )
-    now: BindParameter[dt.datetime] = bindparam("now")
+    now: Any = bindparam("now")  # the datetime the statement is run for
     return (
         select(Contract)
         .join(Organization, Contract.organization_id == Organization.id)
         .where(
-            Contract.active.is_(True),
-            Organization.active.is_(True),
-            or_(Contract.start_at.is_(None), Contract.start_at <= now),
-            or_(Contract.end_at.is_(None), Contract.end_at > now),
+            Contract.is_live_at(now),
             or_(
                 and_(
                     Contract.membership_type == MembershipType.AUTO,

@@ -29,6 +29,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.models.contracts import NotLive
 from portal.services.audit import record_event
 from portal.services.codes import new_code
 from portal.services.locks import lock_contract
@@ -76,16 +77,23 @@ class AssignRefused(DomainError):
 
 
 def check_assignable(contract: Contract, org: Organization) -> None:
-    """Codes can be handed out only on a contract entered with codes that still takes learners."""
+    """Codes can be handed out only on a contract entered with codes that is live now: started,
+    not ended, and active with its organization (``Contract.not_live_reason``, b2b-rules 3)."""
     if not needs_seat_codes(contract.membership_type, contract.is_paid):
         raise AssignRefused(
             f"{contract.name} needs no codes: {org.name} members get access by signing in with "
             f"{org.name}'s own account."
         )
-    if not org.active or not contract.active:
-        raise AssignRefused(f"{contract.name} is not active, so its codes cannot be handed out.")
-    if contract.end_at and utcnow() >= contract.end_at:
+    reason = contract.not_live_reason(utcnow(), org)
+    if reason is NotLive.NOT_STARTED:
+        raise AssignRefused(
+            f"{contract.name} starts on {contract.start_at:%d %B %Y}, so its codes cannot be "
+            "handed out yet."
+        )
+    if reason is NotLive.ENDED:
         raise AssignRefused(f"{contract.name} has ended, so its codes cannot be handed out.")
+    if reason is not None:
+        raise AssignRefused(f"{contract.name} is not active, so its codes cannot be handed out.")
 
 
 def _fresh() -> list[ColumnElement[bool]]:

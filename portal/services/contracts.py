@@ -189,7 +189,7 @@ def access_query(contract: Contract, membership_type: MembershipType) -> Select[
         return members
     if membership_type is MembershipType.CODE:
         return seated
-    sso_members = members.where(Membership.keep_until_seen.is_(False))
+    sso_members = members.where(Membership.through_sso)
     return seated.where(Seat.user_id.in_(sso_members))
 
 

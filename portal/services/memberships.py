@@ -18,10 +18,11 @@ It runs a fixed number of queries whatever the number of organizations.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import Row, delete, insert, or_, select
 
 from portal.extensions import db
 from portal.models import Membership, MembershipSource, Organization, User
@@ -84,31 +85,56 @@ def reconcile_memberships(
     user: User, claimed: list[ClaimedOrganization], *, source: str = "login"
 ) -> ReconcileResult:
     """Bring ``user``'s memberships in line with the organizations Keycloak says they belong to."""
-    ids = {c.id for c in claimed if c.id}
-    aliases = {c.alias for c in claimed}
-    result = ReconcileResult()
-
-    conditions = []
-    if ids:
-        conditions.append(Organization.keycloak_id.in_(ids))
-    if aliases:
-        conditions.append(Organization.keycloak_alias.in_(aliases))
-    seen: dict[int, Organization] = {}
-    if conditions:
-        seen = {
-            org.id: org
-            for org in db.session.scalars(
-                select(Organization).where(Organization.keycloak_id.is_not(None), or_(*conditions))
-            )
-        }
-
+    seen = _claimed_organizations(claimed)
     memberships = db.session.execute(
         select(Membership, Organization)
         .join(Organization, Membership.organization_id == Organization.id)
         .where(Membership.user_id == user.id)
     ).all()
     existing = {m.organization_id: m for m, _ in memberships}
+    result = ReconcileResult()
+    new_rows = _join_or_confirm(user, seen, existing, result)
+    to_remove = _unclaimed(memberships, seen, result)
+    if new_rows:
+        db.session.execute(insert(Membership), new_rows)  # one statement for all
+    if to_remove:
+        db.session.execute(
+            delete(Membership)
+            .where(Membership.id.in_(to_remove))
+            .execution_options(synchronize_session="fetch")
+        )
+    db.session.flush()
+    if result.changed:
+        _record(user, result, source)
+    return result
 
+
+def _claimed_organizations(claimed: list[ClaimedOrganization]) -> dict[int, Organization]:
+    """The linked portal organizations that the claim names, by Keycloak id or alias (one query)."""
+    ids = {c.id for c in claimed if c.id}
+    aliases = {c.alias for c in claimed}
+    conditions = []
+    if ids:
+        conditions.append(Organization.keycloak_id.in_(ids))
+    if aliases:
+        conditions.append(Organization.keycloak_alias.in_(aliases))
+    if not conditions:
+        return {}
+    return {
+        org.id: org
+        for org in db.session.scalars(
+            select(Organization).where(Organization.keycloak_id.is_not(None), or_(*conditions))
+        )
+    }
+
+
+def _join_or_confirm(
+    user: User,
+    seen: dict[int, Organization],
+    existing: dict[int, Membership],
+    result: ReconcileResult,
+) -> list[dict[str, Any]]:
+    """The rows of the new SSO memberships; an existing *keep until seen* one is now confirmed."""
     new_rows = []
     for org_id, org in seen.items():
         membership = existing.get(org_id)
@@ -120,7 +146,16 @@ def reconcile_memberships(
         elif membership.keep_until_seen:
             membership.keep_until_seen = False
             result.confirmed.append(org.key)
+    return new_rows
 
+
+def _unclaimed(
+    memberships: Sequence[Row[Membership, Organization]],
+    seen: dict[int, Organization],
+    result: ReconcileResult,
+) -> list[int]:
+    """The ids of memberships of linked organizations no longer claimed, except those kept until
+    seen; portal-only organizations are never touched."""
     to_remove = []
     for membership, org in memberships:
         if org.keycloak_id is None or org.id in seen:
@@ -130,27 +165,20 @@ def reconcile_memberships(
             continue
         to_remove.append(membership.id)
         result.removed.append(org.key)
-    if new_rows:
-        db.session.execute(insert(Membership), new_rows)  # one statement for all
-    if to_remove:
-        db.session.execute(
-            delete(Membership)
-            .where(Membership.id.in_(to_remove))
-            .execution_options(synchronize_session="fetch")
-        )
-    db.session.flush()
-    if result.changed:
-        record_event(
-            "membership.reconciled",
-            "user",
-            user.id,
-            after={
-                "added": result.added,
-                "removed": result.removed,
-                "confirmed": result.confirmed,
-                "kept": result.kept,
-                "source": source,
-            },
-            actor_id=user.id if source == "login" else None,
-        )
-    return result
+    return to_remove
+
+
+def _record(user: User, result: ReconcileResult, source: str) -> None:
+    record_event(
+        "membership.reconciled",
+        "user",
+        user.id,
+        after={
+            "added": result.added,
+            "removed": result.removed,
+            "confirmed": result.confirmed,
+            "kept": result.kept,
+            "source": source,
+        },
+        actor_id=user.id if source == "login" else None,
+    )

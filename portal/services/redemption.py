@@ -29,6 +29,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.models.contracts import NotLive
 from portal.services.audit import record_event
 from portal.services.codes import CODE_ALPHABET, normalize_code
 from portal.services.locks import lock_contract
@@ -57,27 +58,28 @@ def _date(value: object) -> str:
 
 
 def contract_gate(contract: Contract, org: Organization) -> None:
-    """Dates and active flags gate everything, each with its exact reason (b2b-rules 3)."""
-    now = utcnow()
-    if not org.active:
+    """Dates and active flags gate everything, each with its exact reason (b2b-rules 3): the
+    reason is ``Contract.not_live_reason``, the rule ``services.access`` applies in SQL."""
+    reason = contract.not_live_reason(utcnow(), org)
+    if reason is NotLive.ORGANIZATION_INACTIVE:
         raise refuse(
             "organization_inactive",
             f"{org.name}'s access is not active at the moment. Contact your organization's admin.",
             403,
         )
-    if not contract.active:
+    if reason is NotLive.CONTRACT_INACTIVE:
         raise refuse(
             "contract_inactive",
             f"{contract.name} is not active at the moment. Contact {org.name}'s admin.",
             403,
         )
-    if contract.start_at and now < contract.start_at:
+    if reason is NotLive.NOT_STARTED:
         raise refuse(
             "contract_not_started",
             f"{contract.name} starts on {_date(contract.start_at)}. Come back then.",
             403,
         )
-    if contract.end_at and now >= contract.end_at:
+    if reason is NotLive.ENDED:
         raise refuse(
             "contract_ended",
             f"{contract.name} ended on {_date(contract.end_at)}. Ask "
@@ -165,7 +167,7 @@ def check_may_use(
     """This person and this code: a managed contract wants the organization's own sign-in, a
     code is used once per person, and not beyond its uses."""
     if contract.membership_type is MembershipType.MANAGED and (
-        membership is None or membership.keep_until_seen
+        membership is None or not membership.through_sso
     ):
         raise refuse(
             "managed_needs_sso",

@@ -22,7 +22,8 @@ from wtforms.validators import (
 
 from portal.core.forms import TEXT, PortalForm, strip
 from portal.models import Organization
-from portal.services.organizations import LOGO_MAX_BYTES, ORG_KEY_RE
+from portal.services.organization_logos import LOGO_MAX_BYTES
+from portal.services.organizations import ORG_KEY_RE
 
 # Keycloak aliases end up in URLs and the token claim: no spaces or '/' (keycloak.md 6.5).
 ALIAS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")

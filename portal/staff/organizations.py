@@ -23,6 +23,8 @@ from portal.core.pagination import requested_page
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
 from portal.models import Membership, Organization
+from portal.services import organization_logos as logos
+from portal.services import organization_members as members
 from portal.services import organizations as service
 from portal.services.jobs import start_job
 from portal.services.organization_overview import (
@@ -145,7 +147,7 @@ def organization_member_add(org_id: int) -> Rendered | Response:
         return _detail_page(org, form, 400)
     membership = attempt(
         form,
-        lambda: service.add_member(org, form.email.data, is_manager=bool(form.is_manager.data)),
+        lambda: members.add_member(org, form.email.data, is_manager=bool(form.is_manager.data)),
         field=form.email,
         conflict="Someone added this person at the same moment; nothing was saved.",
     )
@@ -163,14 +165,14 @@ def organization_member_remove(org_id: int, user_id: int) -> Rendered | Response
     membership = _membership(org, user_id)
     email = membership.user.email
     if request.method == "GET":
-        impact = service.member_removal_impact(membership)
+        impact = members.member_removal_impact(membership)
         return render_template(
             "staff/organizations/confirm_member_remove.html",
             org=org,
             membership=membership,
             impact=impact,
         )
-    service.remove_member(membership)
+    members.remove_member(membership)
     pushed = "; they are being removed in Keycloak too" if org.keycloak_id else ""
     flash(f"{email} is no longer a member of {org.name}{pushed}.", "success")
     return _detail(org.id)
@@ -186,7 +188,7 @@ def organization_member_admin(org_id: int, user_id: int) -> Response:
         flash("Choose whether this member is an org admin.", "error")
         return _detail(org.id)
     email = membership.user.email
-    changed = service.set_manager(membership, choice == "1")
+    changed = members.set_manager(membership, choice == "1")
     if changed:
         state = "is now an org admin" if choice == "1" else "is no longer an org admin"
         flash(f"{email} {state} of {org.name}.", "success")
@@ -237,10 +239,10 @@ def organization_logo(org_id: int) -> Rendered | Response:
         )
     upload = form.logo.data
     try:
-        data = upload.stream.read(service.LOGO_MAX_BYTES + 1)
+        data = upload.stream.read(logos.LOGO_MAX_BYTES + 1)
     finally:
         upload.close()  # a large upload is a temporary file: release it now, not at GC
-    saved = attempt(form, lambda: service.set_logo(org, data), field=form.logo)
+    saved = attempt(form, lambda: logos.set_logo(org, data), field=form.logo)
     if isinstance(saved, Refused):
         return _form_page(form, heading, status=saved.status, organization=org, submit="Upload")
     flash(f"New logo saved for {org.name}.", "success")
@@ -256,7 +258,7 @@ def organization_logo_remove(org_id: int) -> Rendered | Response:
         return _detail(org.id)
     if request.method == "GET":
         return render_template("staff/organizations/confirm_logo_remove.html", org=org)
-    service.remove_logo(org)
+    logos.remove_logo(org)
     flash(f"Logo of {org.name} removed.", "success")
     return _detail(org.id)
 

@@ -16,7 +16,8 @@ from portal.jobs.registry import JobContext, job_handler
 from portal.models import Membership, Organization, User
 from portal.services.audit import record_event
 from portal.services.memberships import ClaimedOrganization, reconcile_memberships
-from portal.services.organizations import alias_for, link_to_keycloak, upsert_from_keycloak
+from portal.services.organization_sync import upsert_from_keycloak
+from portal.services.organizations import alias_for, link_to_keycloak
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,17 +29,13 @@ from portal.models import (
     Organization,
     User,
 )
-from portal.services.demo_data import seed_demo
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tests.support.factories import MembershipFactory, OrganizationFactory
+from tests.support.uploads import PNG_SIGNATURE, png_chunk, upload_logo
 
 
 @pytest.fixture
-def staff_client(client: FlaskClient, login_as: Callable[..., Any], db: Any) -> FlaskClient:
-    seed_demo()
-    db.session.commit()
-    login_as("staff")
-    return client
+def staff_setup(demo: None) -> None:
+    """Staff sign in to the demo data."""
 
 
 def org(db: Any, key: str) -> Organization:
@@ -84,7 +80,8 @@ def test_list_search_and_pagination(staff_client: FlaskClient, db: Any) -> None:
         response = staff_client.get("/staff/organizations", query_string={"q": q})
         assert response.status_code == 200
         assert "No organizations match." in response.get_data(as_text=True)
-    db.session.add_all(Organization(name=f"Zed {i:02d}", key=f"ZED_{i:02d}") for i in range(55))
+    for i in range(55):
+        OrganizationFactory(name=f"Zed {i:02d}", key=f"ZED_{i:02d}")
     db.session.commit()
     first = staff_client.get("/staff/organizations?q=zed").get_data(as_text=True)
     assert "Zed 00" in first and "Zed 49" in first and "Zed 50" not in first and "Next" in first
@@ -292,36 +289,12 @@ def image_bytes(
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that only claims its size: a decompression bomb's header."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         PNG_SIGNATURE
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
-def upload(client: FlaskClient, org_id: int, data: bytes, name: str, mimetype: str) -> Any:
-    # The body is built here, in memory: the test client would spool a large one to a temporary
-    # file it never closes (a ResourceWarning, an error under filterwarnings=error).
-    boundary = "----portal-test-boundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="logo"; filename="{name}"\r\n'
-            f"Content-Type: {mimetype}\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return client.post(
-        f"/staff/organizations/{org_id}/logo",
-        data=body,
-        content_type=f"multipart/form-data; boundary={boundary}",
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -335,7 +308,7 @@ def test_logo_is_re_encoded_resized_and_served_as_png(staff_client: FlaskClient,
     acme = org(db, "ACME")
     form = staff_client.get(f"/staff/organizations/{acme.id}/logo").get_data(as_text=True)
     assert 'enctype="multipart/form-data"' in form and "at most 2 MB" in form
-    response = upload(
+    response = upload_logo(
         staff_client, acme.id, image_bytes("PNG", (1000, 500)), "logo.png", "image/png"
     )
     assert response.status_code == 302
@@ -362,7 +335,7 @@ def test_png_jpeg_and_webp_are_accepted(
     acme = org(db, "ACME")
     data = image_bytes(fmt, (300, 300), mode=mode)
     assert (
-        upload(staff_client, acme.id, data, "logo.bin", "application/octet-stream").status_code
+        upload_logo(staff_client, acme.id, data, "logo.bin", "application/octet-stream").status_code
         == 302
     )
     logo, content_type = stored_logo(db, acme.id)
@@ -377,7 +350,7 @@ def test_metadata_and_appended_script_are_dropped(staff_client: FlaskClient, db:
     exif[0x0112] = 6  # Orientation: rotate 90 degrees
     jpeg = image_bytes("JPEG", (400, 200), exif=exif.tobytes())
     polyglot = jpeg + b"<script>alert(document.cookie)</script><?php system($_GET['c']); ?>"
-    assert upload(staff_client, acme.id, polyglot, "logo.jpg", "image/jpeg").status_code == 302
+    assert upload_logo(staff_client, acme.id, polyglot, "logo.jpg", "image/jpeg").status_code == 302
     logo, content_type = stored_logo(db, acme.id)
     assert logo is not None and content_type == "image/png"
     assert b"<script" not in logo and b"<?php" not in logo and b"secret-description" not in logo
@@ -388,7 +361,7 @@ def test_metadata_and_appended_script_are_dropped(staff_client: FlaskClient, db:
     info = PngInfo()
     info.add_text("Comment", "<script>alert(1)</script>")
     with_text = image_bytes("PNG", (50, 50), pnginfo=info)
-    assert upload(staff_client, acme.id, with_text, "logo.png", "image/png").status_code == 302
+    assert upload_logo(staff_client, acme.id, with_text, "logo.png", "image/png").status_code == 302
     logo, _ = stored_logo(db, acme.id)
     assert logo is not None and b"<script" not in logo and b"tEXt" not in logo
 
@@ -430,7 +403,7 @@ def test_bad_logos_are_refused_and_nothing_is_stored(
         "BOMB": lambda: png_header(30000, 30000),
     }
     body = made[data]() if isinstance(data, str) else data
-    response = upload(staff_client, acme.id, body, name, mimetype)
+    response = upload_logo(staff_client, acme.id, body, name, mimetype)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert stored_logo(db, acme.id) == (None, None)
@@ -460,7 +433,7 @@ def test_upload_over_the_request_limit_is_a_clear_413(staff_client: FlaskClient,
 
 def test_remove_logo_confirms_then_acts(staff_client: FlaskClient, db: Any) -> None:
     acme = org(db, "ACME")
-    upload(staff_client, acme.id, image_bytes("PNG"), "logo.png", "image/png")
+    upload_logo(staff_client, acme.id, image_bytes("PNG"), "logo.png", "image/png")
     page = staff_client.get(f"/staff/organizations/{acme.id}/logo/remove")
     assert page.status_code == 200 and "Remove the logo of Acme Corporation?" in page.get_data(
         as_text=True
@@ -477,8 +450,7 @@ def test_remove_logo_confirms_then_acts(staff_client: FlaskClient, db: Any) -> N
 
 
 def test_link_records_a_job_and_refuses_conflicts(staff_client: FlaskClient, db: Any) -> None:
-    local = Organization(name="Initech", key="INITECH")
-    db.session.add(local)
+    local = OrganizationFactory(name="Initech", key="INITECH")
     db.session.commit()
     page = staff_client.get(f"/staff/organizations/{local.id}/keycloak/link")
     assert 'value="initech"' in page.get_data(as_text=True)  # the key in lower case suggested
@@ -510,8 +482,7 @@ def test_link_records_a_job_and_refuses_conflicts(staff_client: FlaskClient, db:
 
 
 def test_create_in_keycloak_and_pull_still_work(staff_client: FlaskClient, db: Any) -> None:
-    local = Organization(name="Initech", key="INITECH")
-    db.session.add(local)
+    local = OrganizationFactory(name="Initech", key="INITECH")
     db.session.commit()
     assert staff_client.post(f"/staff/organizations/{local.id}/keycloak").status_code == 302
     assert len(jobs_of(db, "keycloak.create_organization")) == 1
@@ -578,8 +549,7 @@ def test_add_member_creates_the_user_and_pushes_to_keycloak(
 def test_add_member_to_an_unlinked_organization_records_no_job(
     staff_client: FlaskClient, db: Any
 ) -> None:
-    local = Organization(name="Initech", key="INITECH")
-    db.session.add(local)
+    local = OrganizationFactory(name="Initech", key="INITECH")
     db.session.commit()
     existing = db.session.scalar(select(User).where(User.email == "learner@globex.example"))
     response = staff_client.post(
@@ -697,18 +667,9 @@ def test_mark_and_unmark_org_admin(staff_client: FlaskClient, db: Any) -> None:
 
 
 @pytest.fixture
-def kc(rq_app_factory: Callable[..., Flask], job_runner_for: Callable[..., Any]) -> Iterator[Any]:
-    from emulators.keycloak import create_app as create_keycloak
-    from portal.extensions import db
-    from tests.integration.conftest import DEMO_REALM
-    from tests.support.live_server import live_server
-
-    with live_server(create_keycloak({"KEYCLOAK_EMULATOR_REALMS": str(DEMO_REALM)})) as url:
-        app = rq_app_factory(KEYCLOAK_SERVER_URL=url, JOB_BACKOFF_BASE_SECONDS=0)
-        with app.app_context():
-            seed_demo()
-            db.session.commit()
-            yield job_runner_for(app)
+def kc(keycloak_portal: Any) -> Any:
+    """The demo data on a portal whose jobs reach a Keycloak emulator (``kc.run()`` runs them)."""
+    return keycloak_portal
 
 
 def kc_members(org_id: str) -> set[str]:
@@ -721,7 +682,7 @@ def kc_members(org_id: str) -> set[str]:
 
 def test_member_add_and_remove_jobs_reach_keycloak(kc: Any) -> None:
     from portal.extensions import db
-    from portal.services import organizations as service
+    from portal.services import organization_members as service
 
     globex = org(db, "GLOBEX")
     assert globex.keycloak_id
@@ -769,8 +730,7 @@ def test_link_job_finds_the_organization_by_alias(kc: Any) -> None:
     [event] = events(db, "keycloak.organization_linked")
     assert event.before == {"keycloak_id": None, "keycloak_alias": None}
 
-    local = Organization(name="Nowhere", key="NOWHERE")
-    db.session.add(local)
+    local = OrganizationFactory(name="Nowhere", key="NOWHERE")
     db.session.commit()
     service.request_keycloak_link(local, "no-such-alias")
     db.session.commit()
@@ -827,17 +787,12 @@ def test_the_route_list_covers_every_route_of_the_module(app: Flask) -> None:
 
 @pytest.fixture
 def org_admin(db: Any, make_user: Callable[..., User]) -> User:
-    organization = Organization(name="Umbrella", key="UMB")
     user = make_user()
-    db.session.add(organization)
-    db.session.flush()
-    db.session.add(
-        Membership(
-            user_id=user.id,
-            organization_id=organization.id,
-            source=MembershipSource.STAFF,
-            is_manager=True,
-        )
+    MembershipFactory(
+        user=user,
+        organization=OrganizationFactory(name="Umbrella", key="UMB"),
+        source=MembershipSource.STAFF,
+        manager=True,
     )
     db.session.commit()
     return user
@@ -867,20 +822,11 @@ def test_anonymous_is_sent_to_sign_in(client: FlaskClient, method: str, path: st
     assert "/auth/login" in response.location
 
 
-def test_changes_need_a_csrf_token(app_factory: Callable[..., Flask]) -> None:
+def test_changes_need_a_csrf_token(csrf_staff_client: FlaskClient) -> None:
     from portal.extensions import db
 
-    app = app_factory(WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        staff = User(email="csrf-staff@example.com", is_staff=True)
-        db.session.add(staff)
-        db.session.commit()
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = str(staff.id)
-            session["_fresh"] = True
-        response = client.post("/staff/organizations/new", data=new_org_data())
-        assert response.status_code == 400
-        assert count(db, Organization) == 0
-        form = client.get("/staff/organizations/new").get_data(as_text=True)
-        assert 'name="csrf_token"' in form
+    response = csrf_staff_client.post("/staff/organizations/new", data=new_org_data())
+    assert response.status_code == 400
+    assert count(db, Organization) == 0
+    form = csrf_staff_client.get("/staff/organizations/new").get_data(as_text=True)
+    assert 'name="csrf_token"' in form
