@@ -5,7 +5,9 @@
 * ``managed``: a seat from a redeemed code AND a membership confirmed by the organization's own
   sign-in (source SSO, or a code membership whose *keep until seen* was cleared by the claim).
 
-Dates and active flags (contract and organization) gate everything: ``Contract.is_live_at``, the
+``holds_access`` is that table as one SQL condition, used for a learner's contracts here and for the
+staff preview of a membership type change (``services.contracts``). Dates and active flags
+(contract and organization) gate everything: ``Contract.is_live_at``, the
 same rule the refusals of redeeming, enrolling and handing out codes give their reason from.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import contains_eager
 
 from portal.extensions import db
@@ -28,31 +30,46 @@ from portal.models import (
 )
 
 
+def holds_access(
+    user_id: Any, contract: Any, organization_id: Any, membership_type: Any
+) -> ColumnElement[bool]:
+    """The one SQL rule of who holds access by membership type (dates and active flags aside):
+    whether the user ``user_id`` holds access to the contract ``contract`` (its id) of the
+    organization ``organization_id``. Each argument is a column or a value; a ``MembershipType``
+    value picks its own branch (what a contract *would* give under that type)."""
+    member = exists().where(
+        Membership.user_id == user_id, Membership.organization_id == organization_id
+    )
+    sso_member = exists().where(
+        Membership.user_id == user_id,
+        Membership.organization_id == organization_id,
+        Membership.through_sso,
+    )
+    seated = exists().where(
+        Seat.user_id == user_id, Seat.contract_id == contract, Seat.revoked_at.is_(None)
+    )
+    branches: dict[MembershipType, ColumnElement[bool]] = {
+        MembershipType.AUTO: member,
+        MembershipType.CODE: seated,
+        MembershipType.MANAGED: and_(seated, sso_member),
+    }
+    if isinstance(membership_type, MembershipType):
+        return branches[membership_type]
+    return or_(*(and_(membership_type == kind, rule) for kind, rule in branches.items()))
+
+
 def _available_query() -> Select[Contract]:
-    member = select(Membership.organization_id).where(Membership.user_id == bindparam("user_id"))
-    sso_member = select(Membership.organization_id).where(
-        Membership.user_id == bindparam("user_id"), Membership.through_sso
-    )
-    seated = select(Seat.contract_id).where(
-        Seat.user_id == bindparam("user_id"), Seat.revoked_at.is_(None)
-    )
     now: Any = bindparam("now")  # the datetime the statement is run for
     return (
         select(Contract)
         .join(Organization, Contract.organization_id == Organization.id)
         .where(
             Contract.is_live_at(now),
-            or_(
-                and_(
-                    Contract.membership_type == MembershipType.AUTO,
-                    Contract.organization_id.in_(member),
-                ),
-                and_(Contract.membership_type == MembershipType.CODE, Contract.id.in_(seated)),
-                and_(
-                    Contract.membership_type == MembershipType.MANAGED,
-                    Contract.id.in_(seated),
-                    Contract.organization_id.in_(sso_member),
-                ),
+            holds_access(
+                bindparam("user_id"),
+                Contract.id,
+                Contract.organization_id,
+                Contract.membership_type,
             ),
         )
         .options(contains_eager(Contract.organization))

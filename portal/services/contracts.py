@@ -27,13 +27,12 @@ from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import (
     Contract,
-    Membership,
     MembershipType,
     Organization,
-    Seat,
     User,
 )
 from portal.services import seat_codes as code_service
+from portal.services.access import holds_access
 from portal.services.audit import record_event
 from portal.services.locks import lock_contract
 from portal.services.seats import claimed_count
@@ -180,17 +179,10 @@ def set_active(contract_id: int, active: bool) -> Contract:
 
 def access_query(contract: Contract, membership_type: MembershipType) -> Select[Any]:
     """Ids of the users who would hold access to ``contract`` under ``membership_type``
-    (b2b-rules section 3; dates and active flags apply the same to every type and are left out)."""
-    seated = select(Seat.user_id).where(Seat.contract_id == contract.id, Seat.revoked_at.is_(None))
-    members = select(Membership.user_id).where(
-        Membership.organization_id == contract.organization_id
+    (``services.access.holds_access``; dates and active flags apply the same to every type)."""
+    return select(User.id).where(
+        holds_access(User.id, contract.id, contract.organization_id, membership_type)
     )
-    if membership_type is MembershipType.AUTO:
-        return members
-    if membership_type is MembershipType.CODE:
-        return seated
-    sso_members = members.where(Membership.through_sso)
-    return seated.where(Seat.user_id.in_(sso_members))
 
 
 @dataclass

@@ -8,6 +8,7 @@ Redeeming again for a contract one already has is a success that uses nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -57,35 +58,30 @@ def _date(value: object) -> str:
     return value.strftime("%d %B %Y") if hasattr(value, "strftime") else str(value)
 
 
+# What a learner is told when a contract gives no new access, by reason (b2b-rules 3).
+_NOT_LIVE: dict[NotLive, Callable[[Contract, Organization], str]] = {
+    NotLive.ORGANIZATION_INACTIVE: lambda contract, org: (
+        f"{org.name}'s access is not active at the moment. Contact your organization's admin."
+    ),
+    NotLive.CONTRACT_INACTIVE: lambda contract, org: (
+        f"{contract.name} is not active at the moment. Contact {org.name}'s admin."
+    ),
+    NotLive.NOT_STARTED: lambda contract, org: (
+        f"{contract.name} starts on {_date(contract.start_at)}. Come back then."
+    ),
+    NotLive.ENDED: lambda contract, org: (
+        f"{contract.name} ended on {_date(contract.end_at)}. Ask "
+        f"{org.name}'s admin whether it will be renewed."
+    ),
+}
+
+
 def contract_gate(contract: Contract, org: Organization) -> None:
     """Dates and active flags gate everything, each with its exact reason (b2b-rules 3): the
     reason is ``Contract.not_live_reason``, the rule ``services.access`` applies in SQL."""
     reason = contract.not_live_reason(utcnow(), org)
-    if reason is NotLive.ORGANIZATION_INACTIVE:
-        raise refuse(
-            "organization_inactive",
-            f"{org.name}'s access is not active at the moment. Contact your organization's admin.",
-            403,
-        )
-    if reason is NotLive.CONTRACT_INACTIVE:
-        raise refuse(
-            "contract_inactive",
-            f"{contract.name} is not active at the moment. Contact {org.name}'s admin.",
-            403,
-        )
-    if reason is NotLive.NOT_STARTED:
-        raise refuse(
-            "contract_not_started",
-            f"{contract.name} starts on {_date(contract.start_at)}. Come back then.",
-            403,
-        )
-    if reason is NotLive.ENDED:
-        raise refuse(
-            "contract_ended",
-            f"{contract.name} ended on {_date(contract.end_at)}. Ask "
-            f"{org.name}'s admin whether it will be renewed.",
-            403,
-        )
+    if reason is not None:
+        raise refuse(reason.value, _NOT_LIVE[reason](contract, org), 403)
 
 
 def redeem(user: User, raw_code: str) -> Redeemed:
