@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -249,11 +249,11 @@ def count_queries(db: Any) -> Callable[[], QueryCounter]:
 
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
-    from portal.models import User
+    """Make a user (committed): ``make_user()``, or with the email and values a test is about."""
+    from tests.support.factories import UserFactory
 
-    def make(email: str | None = None, **values: Any) -> User:
-        user = User(email=email or f"user-{uuid.uuid4().hex[:8]}@example.com", **values)
-        db.session.add(user)
+    def make(email: str | None = None, **values: Any) -> Any:
+        user = UserFactory(**values) if email is None else UserFactory(email=email, **values)
         db.session.commit()
         return user
 
@@ -263,19 +263,53 @@ def make_user(db: Any) -> Callable[..., Any]:
 @pytest.fixture
 def login_as(client: FlaskClient, make_user: Callable[..., Any]) -> Callable[..., Any]:
     """Sign the test client in as a user (made for the role when given a role name)."""
+    from tests.support.sessions import sign_in
 
     def login(who: Any = "learner") -> Any:
         user = who if not isinstance(who, str) else make_user(is_staff=(who == "staff"))
-        # Requests share the test's app context, where Flask-Login caches the current user:
-        # forget it, so the next request loads whoever is signed in now.
-        g.pop("_login_user", None)
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
-            session["_fresh"] = True
-            session["_sv"] = user.session_version or 0  # signing out bumps it
+        sign_in(client, user)
         return user
 
     return login
+
+
+@pytest.fixture
+def demo(db: Any) -> None:
+    """The demo data (the emulators' demo realm and courses), committed."""
+    from portal.demo import seed_demo
+
+    seed_demo()
+    db.session.commit()
+
+
+@pytest.fixture
+def staff_setup() -> None:
+    """What is there before ``staff_client``'s staff user is made: nothing, unless a module
+    overrides this (``def staff_setup(demo: None) -> None`` for the demo data)."""
+
+
+@pytest.fixture
+def staff_client(
+    staff_setup: None, client: FlaskClient, login_as: Callable[..., Any]
+) -> FlaskClient:
+    """The test client, signed in as a new staff user (after ``staff_setup``)."""
+    login_as("staff")
+    return client
+
+
+@pytest.fixture
+def csrf_staff_client(app_factory: Callable[..., Flask]) -> Iterator[FlaskClient]:
+    """A client signed in as a new staff user of a portal with CSRF protection on (other apps'
+    tests run with it off); the test runs in that portal's app context."""
+    from portal.extensions import db
+    from tests.support.factories import UserFactory
+    from tests.support.sessions import signed_in
+
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        staff = UserFactory(staff=True)
+        db.session.commit()
+        yield signed_in(app, staff)
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -378,3 +412,37 @@ def job_runner_for(database_url: str) -> Callable[[Flask], JobRunner]:
 @pytest.fixture
 def jobs(rq_app: Flask, job_runner_for: Callable[[Flask], JobRunner]) -> JobRunner:
     return job_runner_for(rq_app)
+
+
+class KeycloakPortal:
+    """A portal with the demo data whose jobs go through RQ to a live Keycloak emulator."""
+
+    def __init__(self, url: str, app: Flask, jobs: JobRunner) -> None:
+        from tests.support.emulators import KeycloakAdminApi
+
+        self.url, self.app, self.jobs = url, app, jobs
+        self.api = KeycloakAdminApi(url)  # the emulator's admin API, to see what jobs did there
+
+    def run(self) -> None:
+        """Run the queued jobs."""
+        self.jobs.run()
+
+
+@pytest.fixture
+def keycloak_portal(
+    rq_app_factory: Callable[..., Flask], job_runner_for: Callable[[Flask], JobRunner]
+) -> Iterator[KeycloakPortal]:
+    """The demo data on a portal (no backoff between job retries, in its app context) wired to a
+    Keycloak emulator serving the demo realm."""
+    from emulators.keycloak import create_app as create_keycloak
+    from portal.demo import seed_demo
+    from portal.extensions import db
+    from tests.support.emulators import DEMO_REALM
+    from tests.support.live_server import live_server
+
+    with live_server(create_keycloak({"KEYCLOAK_EMULATOR_REALMS": str(DEMO_REALM)})) as url:
+        app = rq_app_factory(KEYCLOAK_SERVER_URL=url, JOB_BACKOFF_BASE_SECONDS=0)
+        with app.app_context():
+            seed_demo()
+            db.session.commit()
+            yield KeycloakPortal(url, app, job_runner_for(app))

@@ -45,7 +45,7 @@ from playwright.sync_api import (
 from sqlalchemy import select
 
 from tests.conftest import ROOT
-from tests.integration.conftest import realm_for
+from tests.support.emulators import realm_for
 from tests.support.live_server import DeferredApp, live_server
 
 CHROMIUM_PATHS = (shutil.which("chromium"), "/usr/bin/chromium")
@@ -129,9 +129,9 @@ def world(app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[World]:
     from emulators.openedx import create_app as create_openedx
     from emulators.payment import create_app as create_payment
     from emulators.payment.state import EXTENSION_KEY
+    from portal.demo import seed_demo
     from portal.extensions import db
     from portal.models import CourseRun, EdxRunState
-    from portal.services.demo_data import seed_demo
 
     with ExitStack() as stack:
         portal_slot = DeferredApp()

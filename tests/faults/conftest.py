@@ -1,8 +1,9 @@
 """The fault kit (issue 8): what breaks under the portal, and the ledger that proves nothing was lost
 or duplicated when it did.
 
-* ``build_world`` makes a small learner journey: an organization, a seat-limited code contract with
-  its one-time codes, a contract run ready in edX, and learners.
+* ``build_world`` makes a small learner journey from the composed world's blocks
+  (tests/support/world.py): an organization, a seat-limited code contract with its one-time codes,
+  a contract run ready in edX, and learners.
 * ``ledger`` counts everything that must be neither lost nor duplicated: seats, code redemptions and
   uses, memberships, orders, enrollments and background jobs.
 * ``drop_connections`` ends every PostgreSQL connection of the portal under test, as a database
@@ -19,7 +20,6 @@ import datetime as dt
 import html
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select, text, true
@@ -42,33 +41,29 @@ from sqlalchemy.pool import NullPool
 from portal.extensions import db
 from portal.jobs.queue import leave_to_sweeper
 from portal.models import (
-    RESTRICTION_B2B,
     AuditEvent,
     BackgroundJob,
     CodeRedemption,
     Contract,
-    Course,
-    CourseRun,
-    EdxRunState,
     EdxSyncState,
     Enrollment,
     EnrollmentCode,
     JobState,
     Membership,
-    MembershipType,
     Order,
     OrderState,
-    Organization,
     Seat,
-    User,
     utcnow,
 )
 from portal.services.codes import generate_codes
 from tests.conftest import REDIS_URL, ROOT, USES_POSTGRES
-from tests.integration.test_edx_enrollment_jobs import Edx
+from tests.support.emulators import Edx
+from tests.support.factories import ContractFactory, CourseFactory, CourseRunFactory, UserFactory
+from tests.support.sessions import signed_in
+from tests.support.waiting import wait_for
+from tests.support.world import acme
 
 RUN_KEY = "course-v1:ACME+DS.101x+1T1C2026"
-ACME_KEYCLOAK_ID = "0a000000-0000-4000-8000-00000000ac01"  # Acme in the emulator's demo realm
 POSTGRES_ONLY = (
     "PostgreSQL only: SQLite has no server connections to drop "
     "(run with DATABASE_URL=postgresql://... to prove this)"
@@ -88,26 +83,21 @@ def stack() -> Iterator[ExitStack]:
         yield stack
 
 
-def wait_for(check: Callable[[], Any], what: str | Callable[[], str], timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something true; fail naming ``what`` (text, or a function
-    that describes the state at that moment) after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {described}")
-        time.sleep(0.05)
+@pytest.fixture
+def impatient_portal(
+    rq_app_factory: Callable[..., Flask],
+    job_runner_for: Callable[[Flask], Any],
+    stack: ExitStack,
+) -> Callable[..., tuple[Flask, Any]]:
+    """Make a portal (with these settings) that waits 1 s for an answer over HTTP and 1 s before its
+    first retry, in its app context until the test ends, and its worker."""
 
+    def make(**settings: Any) -> tuple[Flask, Any]:
+        app = rq_app_factory(HTTP_TIMEOUT_SECONDS=1, JOB_BACKOFF_BASE_SECONDS=1, **settings)
+        stack.enter_context(app.app_context())
+        return app, job_runner_for(app)
 
-def free_port() -> int:
-    """A loopback port nothing listens on (for "connection refused", then to start a service on)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return make
 
 
 # ----------------------------------------------------------------------------- the journey
@@ -132,38 +122,21 @@ def build_world(
 ) -> World:
     """Acme (linked to Keycloak when ``keycloak_id`` is given) with a ``seats``-seat code contract,
     one one-time code per seat, one contract run ready in edX, and the learners."""
-    org = Organization(
-        name="Acme Corporation",
-        key="ACME",
-        keycloak_id=keycloak_id,
-        keycloak_alias="acme" if keycloak_id else None,
-    )
-    db.session.add(org)
-    db.session.flush()
-    contract = Contract(
-        organization_id=org.id,
-        name="Fault Academy",
-        slug="fault-academy",
-        membership_type=MembershipType.CODE,
-        seat_limit=seats,
-    )
-    course = Course(key="ACME+DS.101x", number="DS.101x", title="Foundations of Data Science")
-    db.session.add_all([contract, course])
-    db.session.flush()
-    run = CourseRun(
-        course_id=course.id,
+    org = acme(name="Acme Corporation", keycloak_id=keycloak_id)
+    contract = ContractFactory(organization=org, name="Fault Academy", seat_limit=seats)
+    run = CourseRunFactory(
+        course=CourseFactory(
+            key="ACME+DS.101x", number="DS.101x", title="Foundations of Data Science"
+        ),
         course_key=RUN_KEY,
         title="Foundations of Data Science (Acme)",
-        contract_id=contract.id,
-        restriction_type=RESTRICTION_B2B,
-        edx_state=EdxRunState.READY,
+        contract=contract,
+        contract_run=True,
     )
     users = [
-        User(email=email, name=f"Learner {i}")
+        UserFactory(email=email, name=f"Learner {i}")
         for i, email in enumerate(emails or [f"learner{i}@acme.example" for i in range(learners)])
     ]
-    db.session.add_all([run, *users])
-    db.session.flush()
     generate_codes(contract, seats)
     db.session.commit()
     codes = list(
@@ -250,18 +223,11 @@ ENROLLED = {
 }
 
 
-def edx_enrollments(edx: Edx, email: str) -> list[dict[str, Any]]:
-    """Every enrollment edX holds for the learner with this email, active or not."""
-    state = requests.get(f"{edx.url}/__emulator__/state", timeout=10).json()
-    usernames = {u["username"] for u in state["users"] if u["email"] == email}
-    return [e for e in state["enrollments"] if e["user"] in usernames]
-
-
 def assert_enrolled_once(edx: Edx, world: World, email: str) -> None:
     """One edX account, one active verified enrollment in the run, and the same in the portal:
     one seat, one code use, one fulfilled order, one enrollment (synced) and one edX job."""
     assert [u["email"] for u in edx.learners()] == [email]
-    [remote] = edx_enrollments(edx, email)
+    [remote] = edx.enrollments_of(email)
     assert (remote["course_id"], remote["mode"], remote["is_active"]) == (
         world.run_key,
         "verified",
@@ -272,12 +238,6 @@ def assert_enrolled_once(edx: Edx, world: World, email: str) -> None:
     assert enrollment.edx_state is EdxSyncState.SYNCED and enrollment.edx_error is None
     assert enrollment.user.edx_username == remote["user"]
     assert audit_count("enrollment.synced") == 1
-
-
-def session_cookie(app: Flask, user_id: int) -> dict[str, str]:
-    """The signed session cookie of a signed-in learner, for requests to a live portal."""
-    serializer = app.session_interface.get_signing_serializer(app)
-    return {"session": serializer.dumps({"_user_id": str(user_id), "_fresh": True})}
 
 
 def assert_clear_error_page(body: str) -> None:
@@ -302,10 +262,7 @@ def wait_until_due(job_id: int) -> None:
 def enroll_through_the_portal(app: Flask, world: World) -> FlaskClient:
     """The learner's journey over HTTP: redeem the first code, enroll in the run. Returns the
     learner's signed-in client."""
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(world.learner_ids[0])
-        session["_fresh"] = True
+    client = signed_in(app, world.learner_ids[0])
     redeemed = client.post("/learner/redeem", data={"code": world.codes[0]})
     assert redeemed.status_code == 302, redeemed.get_data(as_text=True)[:500]
     enrolled = client.post(f"/learner/runs/{world.run_id}/enroll")

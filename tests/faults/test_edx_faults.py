@@ -22,35 +22,24 @@ from tests.faults.conftest import (
     assert_enrolled_once,
     build_world,
     dashboard,
-    edx_enrollments,
     enroll_through_the_portal,
-    free_port,
     jobs_of_kind,
     ledger,
-    wait_for,
     wait_until_due,
 )
-from tests.integration.test_edx_enrollment_jobs import Edx
-from tests.support.live_server import live_server
+from tests.support.emulators import Edx
+from tests.support.live_server import free_port, live_server
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
 def portal_for(
-    rq_app_factory: Callable[..., Flask],
-    job_runner_for: Callable[[Flask], Any],
-    stack: ExitStack,
+    impatient_portal: Callable[..., tuple[Flask, Any]],
 ) -> Callable[[str], tuple[Flask, Any]]:
     """A portal on ``edx_url`` with a 1 s HTTP timeout and 1 s first backoff, and its worker."""
 
     def make(edx_url: str) -> tuple[Flask, Any]:
-        app = rq_app_factory(
-            OPENEDX_LMS_URL=edx_url,
-            OPENEDX_STUDIO_URL=edx_url,
-            HTTP_TIMEOUT_SECONDS=1,
-            JOB_BACKOFF_BASE_SECONDS=1,
-        )
-        stack.enter_context(app.app_context())
-        return app, job_runner_for(app)
+        return impatient_portal(OPENEDX_LMS_URL=edx_url, OPENEDX_STUDIO_URL=edx_url)
 
     return make
 
@@ -83,7 +72,7 @@ def test_edx_too_slow_to_answer_is_retried_and_enrolls_once(
     assert "could not be reached" not in page and "timed out" not in page  # no internals
 
     # edX finished the slow request after the portal gave up on it.
-    wait_for(lambda: edx_enrollments(edx, "slow.edx@acme.example"), "edX to finish the slow POST")
+    wait_for(lambda: edx.enrollments_of("slow.edx@acme.example"), "edX to finish the slow POST")
     wait_until_due(job.id)
     jobs.run()
 

@@ -19,21 +19,21 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.jobs import record_job
-from portal.models import JobState, Organization
+from portal.models import JobState
 from tests.faults.conftest import (
-    ACME_KEYCLOAK_ID,
     Slow,
     audit_count,
     build_world,
-    free_port,
     jobs_of_kind,
     ledger,
     run_until_settled,
     wait_until_due,
 )
-from tests.integration.conftest import DEMO_REALM
-from tests.integration.test_keycloak_jobs import KeycloakAdminApi
-from tests.support.live_server import live_server
+from tests.support.emulators import DEMO_REALM, KeycloakAdminApi
+from tests.support.factories import OrganizationFactory
+from tests.support.live_server import free_port, live_server
+from tests.support.sessions import signed_in
+from tests.support.world import ACME_KEYCLOAK_ID
 
 NEWCOMER = "newcomer@example.com"  # in the demo realm, in no organization
 REDEEMED = {
@@ -56,27 +56,20 @@ def keycloak_emulator() -> Any:
 
 @pytest.fixture
 def portal_for(
-    rq_app_factory: Callable[..., Flask],
-    job_runner_for: Callable[[Flask], Any],
-    stack: ExitStack,
+    impatient_portal: Callable[..., tuple[Flask, Any]],
 ) -> Callable[[str], tuple[Flask, Any]]:
     """A portal on ``keycloak_url`` with a 1 s HTTP timeout and 1 s first backoff, and its worker."""
 
     def make(keycloak_url: str) -> tuple[Flask, Any]:
-        app = rq_app_factory(
-            KEYCLOAK_SERVER_URL=keycloak_url, HTTP_TIMEOUT_SECONDS=1, JOB_BACKOFF_BASE_SECONDS=1
-        )
-        stack.enter_context(app.app_context())
-        return app, job_runner_for(app)
+        return impatient_portal(KEYCLOAK_SERVER_URL=keycloak_url)
 
     return make
 
 
 def redeem_through_the_portal(app: Flask, world: Any) -> None:
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(world.learner_ids[0])
-    redeemed = client.post("/learner/redeem", data={"code": world.codes[0]})
+    redeemed = signed_in(app, world.learner_ids[0]).post(
+        "/learner/redeem", data={"code": world.codes[0]}
+    )
     assert redeemed.status_code == 302, redeemed.get_data(as_text=True)[:500]
 
 
@@ -149,8 +142,7 @@ def test_keycloak_slow_to_confirm_a_new_organization_still_links_it_once(
     )
     _, jobs = portal_for(url)
     api = KeycloakAdminApi(url)
-    org = Organization(name="Umbrella Health", key="UMBRELLA")
-    db.session.add(org)
+    org = OrganizationFactory(name="Umbrella Health", key="UMBRELLA")
     db.session.commit()
     record_job("keycloak.create_organization", {"organization_id": org.id})
     db.session.commit()

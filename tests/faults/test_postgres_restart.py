@@ -24,7 +24,6 @@ from portal.extensions import db
 from portal.jobs import record_job
 from portal.models import BackgroundJob, JobState
 from tests.faults.conftest import (
-    ACME_KEYCLOAK_ID,
     ENROLLED,
     ConnectionCutter,
     LivePortal,
@@ -34,11 +33,12 @@ from tests.faults.conftest import (
     build_world,
     commit_for_worker,
     ledger,
-    session_cookie,
     tagged_url,
-    wait_for,
 )
 from tests.support.live_server import live_server
+from tests.support.sessions import session_cookie
+from tests.support.waiting import wait_for
+from tests.support.world import ACME_KEYCLOAK_ID
 
 
 @pytest.fixture

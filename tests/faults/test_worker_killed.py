@@ -31,14 +31,14 @@ from tests.faults.conftest import (
     audit_count,
     build_world,
     commit_for_worker,
-    edx_enrollments,
     jobs_of_kind,
     open_transactions,
     tagged_url,
-    wait_for,
 )
-from tests.integration.test_edx_enrollment_jobs import Edx
+from tests.support.emulators import Edx
+from tests.support.factories import BackgroundJobFactory
 from tests.support.live_server import live_server
+from tests.support.waiting import wait_for
 
 STALE_AFTER = 1  # seconds, for the sweeper of the new worker
 ENROLL_POST = ("POST", "/api/enrollment/v1/enrollment")
@@ -179,7 +179,7 @@ def test_an_enrollment_job_killed_mid_flight_enrolls_once_in_edx(
         assert served.held.wait(30), f"the job never reached edX:\n{worker.logs()}"
         worker.kill()
         served.release.set()
-        assert len(edx_enrollments(edx, email)) == 1  # edX did it; nobody heard
+        assert len(edx.enrollments_of(email)) == 1  # edX did it; nobody heard
 
         [job] = jobs_of_kind("openedx.enroll")
         wait_until_stale(job.id)
@@ -197,23 +197,10 @@ def test_a_running_job_that_reports_progress_is_not_taken_for_dead(app: Flask) -
     step just now is alive, and sending it again would run it twice at once; a job silent for
     longer than JOB_STALE_AFTER_SECONDS is retried."""
     long_ago = utcnow() - dt.timedelta(hours=2)
-    silent = BackgroundJob(
-        kind="system.ping",
-        state=JobState.RUNNING,
-        attempts=1,
-        step="writing",
-        started_at=long_ago,
-        updated_at=long_ago,
-    )
-    busy = BackgroundJob(
-        kind="system.ping",
-        state=JobState.RUNNING,
-        attempts=1,
-        step="step 41 of 100",
-        started_at=long_ago,
-        updated_at=utcnow(),  # set_step just now: its worker is alive
-    )
-    db.session.add_all([silent, busy])
+    running = {"state": JobState.RUNNING, "attempts": 1, "started_at": long_ago}
+    silent = BackgroundJobFactory(**running, step="writing", updated_at=long_ago)
+    # set_step just now: its worker is alive
+    busy = BackgroundJobFactory(**running, step="step 41 of 100", updated_at=utcnow())
     db.session.commit()
 
     sent = sweep()

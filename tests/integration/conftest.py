@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -12,22 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import ROOT, USES_POSTGRES, _base_config, _truncate_all
+from tests.conftest import USES_POSTGRES, _base_config, _truncate_all
 from tests.support.browser import Browser
+from tests.support.emulators import realm_for
 from tests.support.live_server import DeferredApp, live_server
-
-DEMO_REALM = ROOT / "emulators" / "keycloak" / "realms" / "demo-realm.json"
-
-
-def realm_for(portal_url: str, target: Path) -> Path:
-    """The demo realm, with the portal's test address registered as redirect URI."""
-    realm = json.loads(DEMO_REALM.read_text())
-    for client in realm["clients"]:
-        if client["clientId"] == "b2b-portal":
-            client["redirectUris"] = [f"{portal_url}/*"]
-            client.setdefault("attributes", {})["post.logout.redirect.uris"] = f"{portal_url}/*"
-    target.write_text(json.dumps(realm))
-    return target
 
 
 @dataclass
@@ -95,8 +82,8 @@ def sso_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Sso
 @pytest.fixture
 def sso(sso_factory: Callable[..., Sso]) -> Iterator[Sso]:
     """The portal with demo data, and the emulator with the demo realm."""
+    from portal.demo import seed_demo
     from portal.extensions import db
-    from portal.services.demo_data import seed_demo
 
     env = sso_factory()
     with env.app.app_context():

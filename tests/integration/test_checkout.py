@@ -21,16 +21,11 @@ from emulators.payment.state import EXTENSION_KEY
 from portal.extensions import db
 from portal.integrations.cybersource import sign
 from portal.models import (
-    RESTRICTION_B2B,
     AuditEvent,
-    Contract,
-    Course,
-    CourseRun,
     Enrollment,
     MembershipType,
     Order,
     OrderState,
-    Organization,
     Payment,
     PaymentDecision,
     Seat,
@@ -46,6 +41,13 @@ from portal.services.payments import (
     handle_response,
 )
 from tests.support.browser import Browser, forms
+from tests.support.factories import (
+    ContractFactory,
+    CourseFactory,
+    CourseRunFactory,
+    OrganizationFactory,
+    SeatFactory,
+)
 from tests.support.live_server import DeferredApp, live_server
 
 SECRET = "demo-cybersource-secret"
@@ -80,32 +82,26 @@ class Shop:
 
 
 def make_paid_order(user: User) -> Order:
-    org = Organization(name="Globex University", key="GLOBEX")
-    db.session.add(org)
-    db.session.flush()
-    contract = Contract(
-        organization_id=org.id,
+    contract = ContractFactory(
+        organization=OrganizationFactory(name="Globex University", key="GLOBEX"),
         name="Globex Professional Certificate",
         slug="pro-cert",
         membership_type=MembershipType.CODE,
         seat_limit=10,
         price_per_learner=Decimal("149.00"),
     )
-    course = Course(key="B2B_SOURCE+DS.101x", number="DS.101x", title="Foundations of Data Science")
-    db.session.add_all([contract, course])
-    db.session.flush()
-    run = CourseRun(
-        course_id=course.id,
-        course_key=f"course-v1:GLOBEX+DS.101x+1T{contract.id}C2026",
-        title="Foundations of Data Science",
-        contract_id=contract.id,
-        run_number=1,
-        restriction_type=RESTRICTION_B2B,
+    course = CourseFactory(
+        key="B2B_SOURCE+DS.101x", number="DS.101x", title="Foundations of Data Science"
     )
-    db.session.add(run)
-    db.session.flush()
+    run = CourseRunFactory(
+        course=course,
+        course_key=f"course-v1:GLOBEX+DS.101x+1T{contract.id}C2026",
+        contract=contract,
+        run_number=1,
+        contract_run=True,
+    )
     # The learner holds a seat (as after redeeming a code), so enrolling again is allowed.
-    db.session.add(Seat(contract_id=contract.id, user_id=user.id, source=SeatSource.CODE))
+    SeatFactory(contract=contract, user=user, source=SeatSource.CODE)
     order = create_order(user, contract, [run])
     db.session.commit()
     return order

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.core.domain_errors import DomainError
+from portal.demo import seed_demo
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -25,51 +26,20 @@ from portal.models import (
     EdxRunState,
     Enrollment,
     JobState,
-    Program,
-    ProgramCourse,
     User,
     utcnow,
 )
 from portal.services import contract_runs
-from portal.services.demo_data import seed_demo
 from tests.conftest import USES_POSTGRES
+from tests.support.emulators import Edx
+from tests.support.factories import (
+    CourseFactory,
+    CourseRunFactory,
+    ProgramCourseFactory,
+    ProgramFactory,
+)
 from tests.support.live_server import live_server
-
-
-class Edx:
-    """The test's own view of the Open edX emulator (as an operator would check edX)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.token = requests.post(
-            f"{url}/oauth2/access_token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "b2b-portal",
-                "client_secret": "demo-edx-secret",
-                "token_type": "jwt",
-            },
-            timeout=10,
-        ).json()["access_token"]
-
-    def run(self, key: str) -> dict[str, Any] | None:
-        r = requests.get(
-            f"{self.url}/api/v1/course_runs/{key}/",
-            headers={"Authorization": f"JWT {self.token}"},
-            timeout=10,
-        )
-        return r.json() if r.status_code == 200 else None
-
-    def modes(self, key: str) -> set[str]:
-        r = requests.get(
-            f"{self.url}/api/course_modes/v1/courses/{key}/",
-            headers={"Authorization": f"JWT {self.token}"},
-            timeout=10,
-        )
-        return {m["mode_slug"] for m in r.json()}
-
-    def fault(self, **spec: Any) -> None:
-        assert requests.post(f"{self.url}/__emulator__/faults", json=spec, timeout=10).ok
+from tests.support.rows import one
 
 
 @pytest.fixture
@@ -91,15 +61,11 @@ def edx(rq_app_factory: Callable[..., Flask], job_runner_for: Callable[..., Any]
 
 
 def contract(slug: str) -> Contract:
-    found = db.session.scalar(select(Contract).where(Contract.slug == slug))
-    assert found is not None
-    return found
+    return one(Contract, slug=slug)
 
 
 def course(number: str) -> Course:
-    found = db.session.scalar(select(Course).where(Course.number == number))
-    assert found is not None
-    return found
+    return one(Course, number=number)
 
 
 def job_for(run: CourseRun) -> BackgroundJob:
@@ -217,16 +183,12 @@ def test_lost_clone_response_is_progress(edx: Any) -> None:
 
 
 def test_missing_source_run_fails_with_a_clear_message(edx: Any) -> None:
-    lost = Course(key="B2B_SOURCE+GONE.1x", number="GONE.1x", title="Gone Course")
-    db.session.add(lost)
-    db.session.flush()
-    db.session.add(
-        CourseRun(
-            course_id=lost.id,
-            course_key="course-v1:B2B_SOURCE+GONE.1x+SOURCE",
-            title="Gone",
-            is_source_run=True,
-        )
+    lost = CourseFactory(key="B2B_SOURCE+GONE.1x", number="GONE.1x", title="Gone Course")
+    CourseRunFactory(
+        course=lost,
+        course_key="course-v1:B2B_SOURCE+GONE.1x+SOURCE",
+        title="Gone",
+        is_source_run=True,
     )
     db.session.commit()
     run = contract_runs.add_course(contract("globex-open-seats").id, lost.id)
@@ -240,8 +202,7 @@ def test_missing_source_run_fails_with_a_clear_message(edx: Any) -> None:
 
 
 def test_course_without_source_run_is_refused_up_front(edx: Any) -> None:
-    bare = Course(key="OpenU+NOSRC.1x", number="NOSRC.1x", title="No Source")
-    db.session.add(bare)
+    bare = CourseFactory(key="OpenU+NOSRC.1x", number="NOSRC.1x", title="No Source")
     db.session.commit()
     with pytest.raises(DomainError, match="has no source run"):
         contract_runs.add_course(contract("globex-open-seats").id, bare.id)
@@ -250,14 +211,10 @@ def test_course_without_source_run_is_refused_up_front(edx: Any) -> None:
 
 
 def test_program_with_a_course_lacking_a_source_run(edx: Any) -> None:
-    bare = Course(key="OpenU+NOSRC.2x", number="NOSRC.2x", title="Capstone Without Source")
-    db.session.add(bare)
-    db.session.flush()
-    program = Program(key="program-v1:TEST+MIX", title="Mixed Program")
-    db.session.add(program)
-    db.session.flush()
+    bare = CourseFactory(key="OpenU+NOSRC.2x", number="NOSRC.2x", title="Capstone Without Source")
+    program = ProgramFactory(key="program-v1:TEST+MIX", title="Mixed Program")
     for i, c in enumerate([course("DS.101x"), bare, course("PY.110x")]):
-        db.session.add(ProgramCourse(program_id=program.id, course_id=c.id, position=i))
+        ProgramCourseFactory(program=program, course=c, position=i)
     db.session.commit()
     result = contract_runs.add_program(contract("globex-certificate").id, program.id)
     db.session.commit()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 from sqlalchemy import select
 
@@ -31,100 +30,16 @@ from portal.models import (
     Enrollment,
     JobState,
     MembershipType,
-    Organization,
     User,
     utcnow,
 )
+from tests.support.emulators import Edx
+from tests.support.factories import ContractFactory, OrganizationFactory
 from tests.support.live_server import live_server
 
 # The worker process (CI, real Redis) loads the handlers from here too.
 JOB_MODULES = "tests.support.jobs,portal.tasks.openedx_enrollments"
-SOURCE = "course-v1:B2B_SOURCE+DS.101x+SOURCE"
 WAITING = (JobState.PENDING, JobState.QUEUED)  # queued = scheduled in RQ for run_after
-
-
-class Edx:
-    """The test's own view of the Open edX emulator (as an operator would check edX)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.token = requests.post(
-            f"{url}/oauth2/access_token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "b2b-portal",
-                "client_secret": "demo-edx-secret",
-                "token_type": "jwt",
-            },
-            timeout=10,
-        ).json()["access_token"]
-        self.headers = {"Authorization": f"JWT {self.token}"}
-
-    def clone(self, key: str, modes: tuple[str, ...] = ("audit", "verified")) -> str:
-        """A new run in Studio (as the contract-run job makes them) with these modes."""
-        r = requests.post(
-            f"{self.url}/api/v1/course_runs/clone/",
-            json={"source_course_id": SOURCE, "destination_course_id": key},
-            headers=self.headers,
-            timeout=10,
-        )
-        assert r.status_code == 201, r.text
-        for slug in modes:
-            self.add_mode(key, slug)
-        return key
-
-    def add_mode(self, key: str, slug: str) -> None:
-        r = requests.post(
-            f"{self.url}/api/course_modes/v1/courses/{key}/",
-            json={
-                "course_id": key,
-                "mode_slug": slug,
-                "mode_display_name": slug.capitalize(),
-                "min_price": 0 if slug == "audit" else 49,
-                "currency": "usd",
-            },
-            headers=self.headers,
-            timeout=10,
-        )
-        assert r.status_code == 201, r.text
-
-    def enrollment(self, username: str, key: str) -> dict[str, Any] | None:
-        r = requests.get(
-            f"{self.url}/api/enrollment/v1/enrollment/{username},{key}",
-            headers=self.headers,
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-        found: dict[str, Any] | None = r.json()
-        return found
-
-    def learners(self) -> list[dict[str, Any]]:
-        state = requests.get(f"{self.url}/__emulator__/state", timeout=10).json()
-        return [u for u in state["users"] if not u["is_staff"]]
-
-    def register(self, username: str, email: str) -> None:
-        r = requests.post(
-            f"{self.url}/user_api/v1/account/registration/",
-            data={
-                "username": username,
-                "email": email,
-                "name": "Made Elsewhere",
-                "password": "a-long-password-1",
-                "honor_code": "true",
-            },
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-
-    def fault(self, **spec: Any) -> None:
-        r = requests.post(f"{self.url}/__emulator__/faults", json=spec, timeout=10)
-        assert r.status_code == 201, r.text
-
-    def faults_left(self) -> int:
-        return len(requests.get(f"{self.url}/__emulator__/faults", timeout=10).json()["faults"])
-
-    def clear_faults(self) -> None:
-        requests.delete(f"{self.url}/__emulator__/faults", timeout=10)
 
 
 class Emulator:
@@ -192,19 +107,13 @@ def contract() -> Contract:
     found = db.session.scalar(select(Contract).where(Contract.slug == "edx-jobs"))
     if found is not None:
         return found
-    org = Organization(name="Acme Corporation", key="ACME")
-    db.session.add(org)
-    db.session.flush()
-    made = Contract(
-        organization_id=org.id,
+    return ContractFactory(
+        organization=OrganizationFactory(name="Acme Corporation", key="ACME"),
         name="Acme Data Academy",
         slug="edx-jobs",
         membership_type=MembershipType.CODE,
-        unlimited_seats=True,
+        unlimited=True,
     )
-    db.session.add(made)
-    db.session.flush()
-    return made
 
 
 def enrollment_in(

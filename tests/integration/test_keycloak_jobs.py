@@ -3,81 +3,28 @@ Redis in CI): pushing members, creating and pulling organizations, re-syncing a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 from sqlalchemy import select
 
+from portal.demo import seed_demo
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.models import BackgroundJob, JobState, Membership, Organization, User
-from portal.services.demo_data import seed_demo
-from tests.integration.conftest import DEMO_REALM
-from tests.support.live_server import live_server
+from tests.conftest import KeycloakPortal
+from tests.support.factories import OrganizationFactory
+from tests.support.rows import one
 
 ACME_ID = "0a000000-0000-4000-8000-00000000ac01"
 GLOBEX_ID = "0a000000-0000-4000-8000-00000000ac02"
 
 
-class KeycloakAdminApi:
-    """The test's own view of the emulator's admin API (as an operator would check it)."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        token = requests.post(
-            f"{base}/realms/master/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": "admin",
-                "password": "admin",
-            },
-            timeout=10,
-        ).json()["access_token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = requests.get(
-            f"{self.base}/admin/realms/b2b-demo/{path}",
-            headers=self.headers,
-            params=params,
-            timeout=10,
-        )
-        r.raise_for_status()
-        return r.json()
-
-    def post(self, path: str, body: Any) -> requests.Response:
-        return requests.post(
-            f"{self.base}/admin/realms/b2b-demo/{path}", headers=self.headers, json=body, timeout=10
-        )
-
-    def user_id(self, email: str) -> str:
-        return str(self.get("users", email=email, exact="true")[0]["id"])
-
-    def member_emails(self, org_id: str) -> set[str]:
-        return {m["email"] for m in self.get(f"organizations/{org_id}/members", max=-1)}
-
-
 @pytest.fixture
-def kc(rq_app_factory: Callable[..., Flask], job_runner_for: Callable[..., Any]) -> Iterator[Any]:
-    from emulators.keycloak import create_app as create_keycloak
-
-    with live_server(create_keycloak({"KEYCLOAK_EMULATOR_REALMS": str(DEMO_REALM)})) as url:
-        app = rq_app_factory(KEYCLOAK_SERVER_URL=url, JOB_BACKOFF_BASE_SECONDS=0)
-        with app.app_context():
-            seed_demo()
-            db.session.commit()
-
-            class Env:
-                pass
-
-            env = Env()
-            env.url, env.app, env.api = url, app, KeycloakAdminApi(url)  # type: ignore[attr-defined]
-            env.jobs = job_runner_for(app)  # type: ignore[attr-defined]
-            yield env
+def kc(keycloak_portal: KeycloakPortal) -> KeycloakPortal:
+    return keycloak_portal
 
 
 def run_job(env: Any, kind: str, payload: dict[str, Any], **kw: Any) -> BackgroundJob:
@@ -91,9 +38,7 @@ def run_job(env: Any, kind: str, payload: dict[str, Any], **kw: Any) -> Backgrou
 
 
 def by_email(email: str) -> User:
-    found = db.session.scalar(select(User).where(User.email == email))
-    assert found is not None
-    return found
+    return one(User, email=email)
 
 
 def test_push_member_adds_then_409_is_success(kc: Any) -> None:
@@ -120,8 +65,7 @@ def test_push_member_creates_a_keycloak_account_when_needed(kc: Any) -> None:
 
 
 def test_push_member_to_unlinked_organization_fails_clearly(kc: Any) -> None:
-    local = Organization(name="Local Only", key="LOCAL")
-    db.session.add(local)
+    local = OrganizationFactory(name="Local Only", key="LOCAL")
     db.session.commit()
     alan = by_email("learner@globex.example")
     done = run_job(kc, "keycloak.push_member", {"user_id": alan.id, "organization_id": local.id})
@@ -131,8 +75,7 @@ def test_push_member_to_unlinked_organization_fails_clearly(kc: Any) -> None:
 
 
 def test_create_organization_then_retry_links_instead_of_duplicating(kc: Any) -> None:
-    org = Organization(name="Umbrella Health", key="UMBRELLA")
-    db.session.add(org)
+    org = OrganizationFactory(name="Umbrella Health", key="UMBRELLA")
     db.session.commit()
     done = run_job(kc, "keycloak.create_organization", {"organization_id": org.id})
     assert done.state is JobState.SUCCEEDED, done.last_error

@@ -9,13 +9,12 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Membership, MembershipSource, Organization, User
+from tests.support.rows import one
 
 
 def user(email: str) -> User:
     db.session.expire_all()
-    found = db.session.scalar(select(User).where(User.email == email))
-    assert found is not None
-    return found
+    return one(User, email=email)
 
 
 def member_keys(u: User) -> set[str]:

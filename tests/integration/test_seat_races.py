@@ -20,13 +20,13 @@ from portal.models import (
     Contract,
     EnrollmentCode,
     MembershipType,
-    Organization,
     RedemptionType,
     Seat,
     User,
 )
 from portal.services.codes import generate_codes
 from tests.conftest import USES_POSTGRES
+from tests.support.factories import ContractFactory, OrganizationFactory
 from tests.support.live_server import live_server
 
 
@@ -67,19 +67,13 @@ def race(app: Flask, user_ids: list[int], codes: list[str]) -> tuple[Counter[int
 
 
 def setup_contract(seats: int) -> Contract:
-    org = Organization(name="Race Org", key="RACE")
-    db.session.add(org)
-    db.session.flush()
-    contract = Contract(
-        organization_id=org.id,
+    return ContractFactory(
+        organization=OrganizationFactory(name="Race Org", key="RACE"),
         name="Race",
         slug="race",
         membership_type=MembershipType.CODE,
         seat_limit=seats,
     )
-    db.session.add(contract)
-    db.session.flush()
-    return contract
 
 
 def make_users(n: int) -> list[User]:

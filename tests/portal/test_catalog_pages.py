@@ -32,6 +32,13 @@ from tests.portal.test_catalog_api import (
 RESTRICTED = {B2B_RUN, B2C_RUN, DS_B2B}
 NEVER = {SOURCE, DS_SOURCE, HIDDEN, HIDDEN_B2B}
 EVERY_RUN = {PUBLIC} | RESTRICTED | NEVER
+# The catalog's list pages and a page of each kind (a program's, a course's).
+CATALOG_PAGES = [
+    "/catalog/",
+    "/catalog/programs/",
+    "/catalog/programs/program-v1:B2B+DATA",
+    "/catalog/courses/OpenU+CS.50x",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -197,16 +204,7 @@ def test_pagination_of_courses(client: FlaskClient, db: Any, data: Catalog) -> N
     page(client, "/catalog/?page=3", 404)
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/catalog/",
-        "/catalog/programs/",
-        "/catalog/programs/program-v1:B2B+DATA",
-        "/catalog/courses/OpenU+CS.50x",
-        f"/catalog/runs/{PUBLIC}",
-    ],
-)
+@pytest.mark.parametrize("path", [*CATALOG_PAGES, f"/catalog/runs/{PUBLIC}"])
 def test_pages_have_no_inline_scripts_or_styles(
     client: FlaskClient, login_as: Callable[..., Any], data: Catalog, path: str
 ) -> None:
@@ -247,15 +245,7 @@ def _grow(db: Any) -> None:
     db.session.commit()
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/catalog/",
-        "/catalog/programs/",
-        "/catalog/programs/program-v1:B2B+DATA",
-        "/catalog/courses/OpenU+CS.50x",
-    ],
-)
+@pytest.mark.parametrize("path", CATALOG_PAGES)
 @pytest.mark.parametrize("who", [None, "staff"])
 def test_page_queries_are_bounded(
     client: FlaskClient,

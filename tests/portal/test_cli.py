@@ -55,7 +55,7 @@ def test_seed_demo_is_realistic_and_idempotent(app: Flask) -> None:
 
 def test_seed_demo_seat_history_feeds_the_org_admin_dashboard(app: Flask) -> None:
     from portal.models import Seat
-    from portal.services import codes as code_service
+    from portal.services import seat_codes as code_service
     from portal.services.seat_usage import organization_usage
 
     runner = app.test_cli_runner()

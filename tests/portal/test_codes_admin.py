@@ -20,16 +20,12 @@ from portal.jobs.registry import JobContext
 from portal.models import (
     AuditEvent,
     BackgroundJob,
-    CodeRedemption,
     Contract,
     EnrollmentCode,
     JobState,
-    Membership,
-    MembershipSource,
     MembershipType,
     Organization,
     RedemptionType,
-    Seat,
     SeatSource,
     User,
 )
@@ -38,12 +34,13 @@ from portal.services import codes as code_service
 from portal.services import contracts as contract_service
 from portal.services import seat_codes as seat_code_service
 from portal.tasks.codes import generate as generate_job
+from tests.support.factories import OrganizationFactory, SeatFactory, UserFactory
+from tests.support.world import join, redeem
 
 
 @pytest.fixture
 def org(db: Any) -> Organization:
-    organization = Organization(name="Initech", key="INITECH")
-    db.session.add(organization)
+    organization = OrganizationFactory(name="Initech", key="INITECH")
     db.session.commit()
     return organization
 
@@ -88,21 +85,9 @@ def seat_codes(db: Any, contract: Contract) -> list[EnrollmentCode]:
 
 
 def use(db: Any, contract: Contract, code: EnrollmentCode, email: str) -> User:
-    user = User(email=email)
-    db.session.add(user)
-    db.session.flush()
-    redemption = CodeRedemption(code_id=code.id, user_id=user.id, contract_id=contract.id)
-    db.session.add(redemption)
-    db.session.flush()
-    db.session.add(
-        Seat(
-            contract_id=contract.id,
-            user_id=user.id,
-            source=SeatSource.CODE,
-            redemption_id=redemption.id,
-        )
-    )
-    code.times_redeemed = 1
+    assert code.contract_id == contract.id
+    user = UserFactory(email=email)
+    redeem(code, user)
     db.session.commit()
     return user
 
@@ -271,23 +256,14 @@ def test_every_change_is_audited(db: Any, org: Any) -> None:
 
 
 def member(db: Any, org: Organization, email: str, *, sso: bool) -> User:
-    user = User(email=email)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(
-        Membership(
-            user_id=user.id,
-            organization_id=org.id,
-            source=MembershipSource.SSO if sso else MembershipSource.CODE,
-            keep_until_seen=not sso,
-        )
-    )
+    user = UserFactory(email=email)
+    join(user, org, sso=sso)
     db.session.commit()
     return user
 
 
 def seat(db: Any, contract: Contract, user: User) -> None:
-    db.session.add(Seat(contract_id=contract.id, user_id=user.id, source=SeatSource.CODE))
+    SeatFactory(contract=contract, user=user, source=SeatSource.CODE)
     db.session.commit()
 
 
@@ -473,9 +449,7 @@ def test_generation_job_through_the_worker(rq_app_factory: Any, job_runner_for: 
 
 def _generate_through_worker(db: Any, jobs: Any) -> None:
 
-    org = Organization(name="Hooli", key="HOOLI")
-    db.session.add(org)
-    db.session.flush()
+    org = OrganizationFactory(name="Hooli", key="HOOLI")
     contract = contract_service.create_contract(
         org,
         {

@@ -16,25 +16,35 @@ from sqlalchemy import func, select
 from portal.models import (
     BackgroundJob,
     Contract,
-    ContractProgram,
     Course,
     CourseRun,
     EdxRunState,
     EdxSyncState,
     Enrollment,
-    Membership,
     MembershipSource,
     MembershipType,
     Order,
     OrderState,
     Organization,
-    Program,
-    ProgramCourse,
     Seat,
     SeatSource,
     User,
     utcnow,
 )
+from tests.support.factories import (
+    ContractFactory,
+    ContractProgramFactory,
+    CourseFactory,
+    CourseRunFactory,
+    EnrollmentFactory,
+    MembershipFactory,
+    ProgramCourseFactory,
+    ProgramFactory,
+    SeatFactory,
+    UserFactory,
+)
+from tests.support.sessions import sign_in
+from tests.support.world import acme
 
 NOW = utcnow()
 DAY = dt.timedelta(days=1)
@@ -49,12 +59,11 @@ def client(rq_app: Flask) -> FlaskClient:
 def as_user(client: FlaskClient, db: Any) -> Callable[..., User]:
     def login(user: User | None = None) -> User:
         if user is None:
-            user = User(email=f"u{db.session.scalar(select(func.count(User.id)))}@example.com")
-            db.session.add(user)
+            user = UserFactory(
+                email=f"u{db.session.scalar(select(func.count(User.id)))}@example.com"
+            )
             db.session.commit()
-        g.pop("_login_user", None)
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+        sign_in(client, user)
         return user
 
     return login
@@ -67,38 +76,24 @@ class W:
 @pytest.fixture
 def w(db: Any) -> Iterator[W]:
     w = W()
-    w.org = Organization(
-        name="Acme", key="ACME", keycloak_id="0a000000-0000-4000-8000-00000000ac01"
-    )
-    db.session.add(w.org)
-    db.session.flush()
-    w.course = Course(key="B2B+DS.1x", number="DS.1x", title="Data")
-    w.course2 = Course(key="B2B+PY.1x", number="PY.1x", title="Python")
-    db.session.add_all([w.course, w.course2])
-    db.session.flush()
+    w.org = acme(keycloak_alias=None)
+    w.course = CourseFactory(key="B2B+DS.1x", number="DS.1x", title="Data")
+    w.course2 = CourseFactory(key="B2B+PY.1x", number="PY.1x", title="Python")
 
     def contract(slug: str, mtype: MembershipType, **kw: Any) -> Contract:
-        kw.setdefault("unlimited_seats", "seat_limit" not in kw)
-        c = Contract(
-            organization_id=w.org.id, name=slug.title(), slug=slug, membership_type=mtype, **kw
+        kw.setdefault("unlimited", "seat_limit" not in kw)
+        return ContractFactory(
+            organization=w.org, name=slug.title(), slug=slug, membership_type=mtype, **kw
         )
-        db.session.add(c)
-        db.session.flush()
-        return c
 
     def run(contract: Contract, course: Course, n: int, **kw: Any) -> CourseRun:
-        r = CourseRun(
-            course_id=course.id,
+        return CourseRunFactory(
+            course=course,
             course_key=f"course-v1:ACME+{course.number}+{n}T{contract.id}C2026",
-            title=course.title,
-            contract_id=contract.id,
-            restriction_type="custom-b2b-enterprise",
-            edx_state=kw.pop("edx_state", EdxRunState.READY),
+            contract=contract,
+            contract_run=True,
             **kw,
         )
-        db.session.add(r)
-        db.session.flush()
-        return r
 
     w.auto = contract("auto", MembershipType.AUTO)
     w.auto_run = run(w.auto, w.course, 1)
@@ -109,22 +104,16 @@ def w(db: Any) -> Iterator[W]:
     w.small_run = run(w.small, w.course, 1)
     w.code = contract("code", MembershipType.CODE, seat_limit=5)
     w.code_run = run(w.code, w.course, 1)
-    w.program = Program(key="program-v1:P", title="Prog")
-    db.session.add(w.program)
-    db.session.flush()
-    db.session.add_all(
-        [
-            ProgramCourse(program_id=w.program.id, course_id=w.course.id, position=0),
-            ProgramCourse(program_id=w.program.id, course_id=w.course2.id, position=1),
-            ContractProgram(contract_id=w.auto.id, program_id=w.program.id),
-        ]
-    )
+    w.program = ProgramFactory(key="program-v1:P", title="Prog")
+    ProgramCourseFactory(program=w.program, course=w.course, position=0)
+    ProgramCourseFactory(program=w.program, course=w.course2, position=1)
+    ContractProgramFactory(contract=w.auto, program=w.program)
     db.session.commit()
     yield w
 
 
 def member(db: Any, user: User, org: Organization) -> None:
-    db.session.add(Membership(user_id=user.id, organization_id=org.id, source=MembershipSource.SSO))
+    MembershipFactory(user=user, organization=org, source=MembershipSource.SSO)
     db.session.commit()
 
 
@@ -226,7 +215,7 @@ def test_code_contract_after_redemption(
     client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
 ) -> None:
     user = as_user()
-    db.session.add(Seat(contract_id=w.code.id, user_id=user.id, source=SeatSource.CODE))
+    SeatFactory(contract=w.code, user=user)
     db.session.commit()
     assert "Enrolled in Data" in text(client, client.post(f"/learner/runs/{w.code_run.id}/enroll"))
 
@@ -307,24 +296,13 @@ def test_dashboard_query_count_is_bounded(
     with count_queries() as small:
         client.get("/learner/")
     for i in range(30):  # many more contracts, runs and enrollments
-        c = Contract(
-            organization_id=w.org.id,
-            name=f"C{i}",
-            slug=f"c{i}",
-            membership_type=MembershipType.AUTO,
-            unlimited_seats=True,
+        c = ContractFactory(
+            organization=w.org, name=f"C{i}", membership_type=MembershipType.AUTO, unlimited=True
         )
-        db.session.add(c)
-        db.session.flush()
-        r = CourseRun(
-            course_id=w.course.id,
-            course_key=f"course-v1:ACME+X+{i}",
-            title=f"R{i}",
-            contract_id=c.id,
+        r = CourseRunFactory(
+            course=w.course, course_key=f"course-v1:ACME+X+{i}", title=f"R{i}", contract=c
         )
-        db.session.add(r)
-        db.session.flush()
-        db.session.add(Enrollment(user_id=user.id, course_run_id=r.id, contract_id=c.id))
+        EnrollmentFactory(user=user, course_run=r)
     db.session.commit()
     g.pop("_login_user", None)
     with count_queries() as large:
@@ -338,26 +316,14 @@ def test_paid_contract_sends_the_learner_to_checkout_and_grants_nothing_yet(
 ) -> None:
     from decimal import Decimal
 
-    paid = Contract(
-        organization_id=w.org.id,
-        name="Paid",
-        slug="paid",
-        membership_type=MembershipType.CODE,
-        seat_limit=5,
-        price_per_learner=Decimal("149.00"),
+    paid = ContractFactory(
+        organization=w.org, name="Paid", seat_limit=5, price_per_learner=Decimal("149.00")
     )
-    db.session.add(paid)
-    db.session.flush()
-    run = CourseRun(
-        course_id=w.course.id,
-        course_key=f"course-v1:ACME+DS.1x+1T{paid.id}C2026",
-        title="Data",
-        contract_id=paid.id,
-        edx_state=EdxRunState.READY,
+    run = CourseRunFactory(
+        course=w.course, course_key=f"course-v1:ACME+DS.1x+1T{paid.id}C2026", contract=paid
     )
-    db.session.add(run)
     user = as_user()
-    db.session.add(Seat(contract_id=paid.id, user_id=user.id, source=SeatSource.CODE))
+    SeatFactory(contract=paid, user=user)
     db.session.commit()
     response = client.post(f"/learner/runs/{run.id}/enroll")
     assert response.status_code == 302

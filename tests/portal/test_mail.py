@@ -24,7 +24,6 @@ from portal.config import SMTP_REQUIRED, ConfigError, load_settings
 from portal.core.domain_errors import DomainError
 from portal.extensions import db as _db
 from portal.integrations import smtp
-from portal.jobs import email as email_job
 from portal.jobs.errors import PermanentJobError, TransientJobError
 from portal.jobs.queue import retry_now
 from portal.jobs.registry import JobContext
@@ -32,14 +31,16 @@ from portal.jobs.runner import execute
 from portal.models import (
     BackgroundJob,
     JobState,
-    Membership,
     MembershipSource,
     Organization,
     OutboxMessage,
     utcnow,
 )
 from portal.services.mail import queue_email
+from portal.tasks import email as email_job
 from tests.portal.test_config import PRODUCTION_ENV
+from tests.support.factories import MembershipFactory, OrganizationFactory
+from tests.support.sessions import signed_in
 
 MAIL_FROM = "Acme Learning <learning@acme.example>"
 
@@ -150,9 +151,7 @@ def test_queue_email_records_message_and_job_in_the_transaction(
 
     monkeypatch.setattr(smtplib, "SMTP", no_network)
     monkeypatch.setattr(smtplib, "SMTP_SSL", no_network)
-    org = Organization(name="Acme", key="ACME")
-    _db.session.add(org)
-    _db.session.flush()
+    org = OrganizationFactory(name="Acme", key="ACME")
 
     message = queue_email(
         "  Learner@Acme.Example ",
@@ -450,23 +449,13 @@ class Cast:
 @pytest.fixture
 def cast(db: Any, make_user: Callable[..., Any]) -> Cast:
     """Acme's learner and admin, a staff member, and emails to and about them and Globex."""
-    acme, globex = Organization(name="Acme", key="ACME"), Organization(name="Globex", key="GLOBEX")
-    db.session.add_all([acme, globex])
-    db.session.flush()
+    acme = OrganizationFactory(name="Acme", key="ACME")
+    globex = OrganizationFactory(name="Globex", key="GLOBEX")
     staff = make_user("staff@portal.example", is_staff=True)
     learner = make_user("learner@acme.example")
     admin = make_user("admin@acme.example")
-    db.session.add_all(
-        [
-            Membership(user_id=learner.id, organization_id=acme.id, source=MembershipSource.SSO),
-            Membership(
-                user_id=admin.id,
-                organization_id=acme.id,
-                source=MembershipSource.STAFF,
-                is_manager=True,
-            ),
-        ]
-    )
+    MembershipFactory(user=learner, organization=acme, source=MembershipSource.SSO)
+    MembershipFactory(user=admin, organization=acme, source=MembershipSource.STAFF, manager=True)
     sent = {
         "learner-invite": queue_email(
             "Learner@Acme.example", "Invite for the learner", "Hi", organization_id=acme.id
@@ -547,10 +536,7 @@ def test_there_is_no_outbox_when_mail_is_really_sent(
     app_factory: Callable[..., Flask], make_user: Callable[..., Any], cast: Cast
 ) -> None:
     real = app_factory(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1")
-    client = real.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(cast.staff.id)
-        session["_fresh"] = True
+    client = signed_in(real, cast.staff)
     assert client.get("/outbox/").status_code == 404
     assert client.get(f"/outbox/{cast.messages['learner-invite']}").status_code == 404
     staff_page = client.get("/learner/")

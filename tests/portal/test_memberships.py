@@ -10,12 +10,10 @@ from sqlalchemy import select
 
 from portal.models import (
     AuditEvent,
-    Contract,
     Membership,
     MembershipSource,
     MembershipType,
     Organization,
-    Seat,
     SeatSource,
     User,
 )
@@ -25,6 +23,12 @@ from portal.services.memberships import (
     MalformedClaim,
     parse_organization_claim,
     reconcile_memberships,
+)
+from tests.support.factories import (
+    ContractFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    SeatFactory,
 )
 
 ACME_ID = "a5c3e0d1-7c1b-4a53-9a0e-0000000000a1"
@@ -60,14 +64,15 @@ def test_malformed_claims_are_refused(claim: Any) -> None:
 @pytest.fixture
 def orgs(db: Any) -> dict[str, Organization]:
     made = {
-        "acme": Organization(name="Acme", key="ACME", keycloak_id=ACME_ID, keycloak_alias="acme"),
-        "globex": Organization(
+        "acme": OrganizationFactory(
+            name="Acme", key="ACME", keycloak_id=ACME_ID, keycloak_alias="acme"
+        ),
+        "globex": OrganizationFactory(
             name="Globex", key="GLOBEX", keycloak_id=GLOBEX_ID, keycloak_alias="globex"
         ),
         # Portal-managed: no Keycloak id, never touched by reconciliation.
-        "local": Organization(name="Local", key="LOCAL", keycloak_alias="local"),
+        "local": OrganizationFactory(name="Local", key="LOCAL", keycloak_alias="local"),
     }
-    db.session.add_all(made.values())
     db.session.commit()
     return made
 
@@ -98,9 +103,7 @@ def test_removes_unclaimed_sso_memberships_but_never_portal_managed_ones(
 ) -> None:
     user = make_user()
     for key in ("acme", "globex", "local"):
-        db.session.add(
-            Membership(user_id=user.id, organization_id=orgs[key].id, source=MembershipSource.SSO)
-        )
+        MembershipFactory(user=user, organization=orgs[key], source=MembershipSource.SSO)
     db.session.commit()
     result = reconcile_memberships(user, [ClaimedOrganization("acme")])
     db.session.commit()
@@ -112,13 +115,8 @@ def test_keep_until_seen_survives_then_is_cleared_when_seen(
     db: Any, orgs: Any, make_user: Callable[..., User]
 ) -> None:
     user = make_user()
-    db.session.add(
-        Membership(
-            user_id=user.id,
-            organization_id=orgs["globex"].id,
-            source=MembershipSource.CODE,
-            keep_until_seen=True,
-        )
+    MembershipFactory(
+        user=user, organization=orgs["globex"], source=MembershipSource.CODE, keep_until_seen=True
     )
     db.session.commit()
     first = reconcile_memberships(user, [])
@@ -154,31 +152,29 @@ def test_auto_contracts_follow_membership_and_code_access_is_kept(
 ) -> None:
     user = make_user()
     acme, globex = orgs["acme"], orgs["globex"]
-    auto = Contract(
-        organization_id=acme.id,
+    ContractFactory(
+        organization=acme,
         name="Acme auto",
         slug="auto",
         membership_type=MembershipType.AUTO,
-        unlimited_seats=True,
+        unlimited=True,
     )
-    code = Contract(
-        organization_id=globex.id,
+    code = ContractFactory(
+        organization=globex,
         name="Globex code",
         slug="code",
         membership_type=MembershipType.CODE,
         seat_limit=5,
     )
-    inactive = Contract(
-        organization_id=acme.id,
+    ContractFactory(
+        organization=acme,
         name="Old",
         slug="old",
         active=False,
         membership_type=MembershipType.AUTO,
-        unlimited_seats=True,
+        unlimited=True,
     )
-    db.session.add_all([auto, code, inactive])
-    db.session.flush()
-    db.session.add(Seat(contract_id=code.id, user_id=user.id, source=SeatSource.CODE))
+    SeatFactory(contract=code, user=user, source=SeatSource.CODE)
     db.session.commit()
     assert [c.name for c in available_contracts(user)] == ["Globex code"]
 
@@ -195,23 +191,16 @@ def test_managed_contract_needs_code_and_confirmed_membership(
     db: Any, orgs: Any, make_user: Callable[..., User]
 ) -> None:
     user = make_user()
-    managed = Contract(
-        organization_id=orgs["acme"].id,
+    managed = ContractFactory(
+        organization=orgs["acme"],
         name="Managed",
         slug="m",
         membership_type=MembershipType.MANAGED,
         seat_limit=3,
     )
-    db.session.add(managed)
-    db.session.flush()
-    db.session.add(Seat(contract_id=managed.id, user_id=user.id, source=SeatSource.CODE))
-    db.session.add(
-        Membership(
-            user_id=user.id,
-            organization_id=orgs["acme"].id,
-            source=MembershipSource.CODE,
-            keep_until_seen=True,
-        )
+    SeatFactory(contract=managed, user=user, source=SeatSource.CODE)
+    MembershipFactory(
+        user=user, organization=orgs["acme"], source=MembershipSource.CODE, keep_until_seen=True
     )
     db.session.commit()
     assert available_contracts(user) == []  # code redeemed, but not signed in through Acme yet
@@ -238,7 +227,7 @@ def test_query_count_does_not_grow_with_organizations(
     db: Any, make_user: Callable[..., User], count_queries: Callable[[], Any], n: int
 ) -> None:
     orgs = [
-        Organization(
+        OrganizationFactory(
             name=f"Org {i}",
             key=f"K{i}",
             keycloak_id=f"00000000-0000-4000-8000-{i:012d}",
@@ -246,13 +235,9 @@ def test_query_count_does_not_grow_with_organizations(
         )
         for i in range(2 * n)
     ]
-    db.session.add_all(orgs)
     user = make_user()
-    db.session.flush()
     for org in orgs[n:]:  # member of the second half; the claim names the first half
-        db.session.add(
-            Membership(user_id=user.id, organization_id=org.id, source=MembershipSource.SSO)
-        )
+        MembershipFactory(user=user, organization=org, source=MembershipSource.SSO)
     db.session.commit()
     claimed = [ClaimedOrganization(o.keycloak_alias or "") for o in orgs[:n]]
     with count_queries() as counter:

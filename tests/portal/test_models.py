@@ -14,7 +14,6 @@ from portal.models import (
     AuditEvent,
     CodeRedemption,
     Contract,
-    Course,
     CourseRun,
     EnrollmentCode,
     Membership,
@@ -22,10 +21,16 @@ from portal.models import (
     MembershipType,
     Organization,
     RedemptionType,
-    Seat,
     SeatSource,
-    User,
     utcnow,
+)
+from tests.support.factories import (
+    ContractFactory,
+    CourseFactory,
+    EnrollmentCodeFactory,
+    OrganizationFactory,
+    SeatFactory,
+    UserFactory,
 )
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
@@ -33,19 +38,10 @@ NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def world(db: Any) -> dict[str, Any]:
-    org = Organization(name="Acme", key="ACME")
-    user = User(email="ada@acme.example", name="Ada")
-    course = Course(key="ACME+DS.101x", number="DS.101x", title="Data")
-    db.session.add_all([org, user, course])
-    db.session.flush()
-    contract = Contract(
-        organization_id=org.id,
-        name="Academy",
-        slug="academy",
-        membership_type=MembershipType.CODE,
-        seat_limit=10,
-    )
-    db.session.add(contract)
+    org = OrganizationFactory(name="Acme", key="ACME")
+    user = UserFactory(email="ada@acme.example", name="Ada")
+    course = CourseFactory(key="ACME+DS.101x", number="DS.101x", title="Data")
+    contract = ContractFactory(organization=org, name="Academy", seat_limit=10)
     db.session.commit()
     return {"org": org, "user": user, "course": course, "contract": contract}
 
@@ -58,9 +54,8 @@ def assert_refused(db: Any, *objects: Any) -> None:
 
 
 def code(contract: Contract, value: str = "ABCDEFGHJK", **kw: Any) -> EnrollmentCode:
-    kw.setdefault("redemption_type", RedemptionType.ONE_TIME)
-    kw.setdefault("max_uses", 1)
-    return EnrollmentCode(code=value, contract_id=contract.id, **kw)
+    """A one-time code of ``contract``, not added to the session yet."""
+    return EnrollmentCodeFactory.build(code=value, contract=contract, **kw)
 
 
 def test_duplicate_code_is_refused(db: Any, world: dict[str, Any]) -> None:
@@ -70,10 +65,10 @@ def test_duplicate_code_is_refused(db: Any, world: dict[str, Any]) -> None:
 
 
 def test_duplicate_seat_is_refused(db: Any, world: dict[str, Any]) -> None:
-    seat = dict(contract_id=world["contract"].id, user_id=world["user"].id, source=SeatSource.CODE)
-    db.session.add(Seat(**seat))
+    seat = dict(contract=world["contract"], user=world["user"], source=SeatSource.CODE)
+    SeatFactory(**seat)
     db.session.commit()
-    assert_refused(db, Seat(**seat))
+    assert_refused(db, SeatFactory.build(**seat))
 
 
 def test_duplicate_membership_is_refused(db: Any, world: dict[str, Any]) -> None:
@@ -118,18 +113,16 @@ def test_only_one_source_run_per_course(db: Any, world: dict[str, Any]) -> None:
 def test_duplicate_organization_key_and_keycloak_id_are_refused(
     db: Any, world: dict[str, Any]
 ) -> None:
-    assert_refused(db, Organization(name="Other", key="ACME"))
-    db.session.add(
-        Organization(name="K", key="K1", keycloak_id="6f0c8f5e-0000-4000-8000-000000000001")
-    )
+    assert_refused(db, OrganizationFactory.build(key="ACME"))
+    OrganizationFactory(key="K1", keycloak_id="6f0c8f5e-0000-4000-8000-000000000001")
     db.session.commit()
     assert_refused(
-        db, Organization(name="K2", key="K2", keycloak_id="6f0c8f5e-0000-4000-8000-000000000001")
+        db, OrganizationFactory.build(key="K2", keycloak_id="6f0c8f5e-0000-4000-8000-000000000001")
     )
 
 
 def test_several_organizations_without_keycloak_id_are_fine(db: Any, world: dict[str, Any]) -> None:
-    db.session.add_all([Organization(name="A", key="A"), Organization(name="B", key="B")])
+    OrganizationFactory(key="A"), OrganizationFactory(key="B")
     db.session.commit()
     assert (
         db.session.scalar(select(Organization).where(Organization.key == "B")).keycloak_id is None
@@ -138,7 +131,7 @@ def test_several_organizations_without_keycloak_id_are_fine(db: Any, world: dict
 
 def test_organization_key_longer_than_30_is_refused(db: Any) -> None:
     with pytest.raises((IntegrityError, DBAPIError)):
-        db.session.add(Organization(name="Long", key="K" * 31))
+        OrganizationFactory(key="K" * 31)
         db.session.commit()
     db.session.rollback()
 
@@ -155,38 +148,25 @@ def test_organization_key_longer_than_30_is_refused(db: Any) -> None:
     ],
 )
 def test_contract_checks(db: Any, world: dict[str, Any], values: dict[str, Any]) -> None:
-    base: dict[str, Any] = dict(
-        organization_id=world["org"].id,
-        name="C",
-        slug="c",
-        membership_type=MembershipType.AUTO,
-        seat_limit=1,
-    )
-    assert_refused(db, Contract(**(base | values)))
+    base: dict[str, Any] = dict(name="C", membership_type=MembershipType.AUTO, seat_limit=1)
+    assert_refused(db, ContractFactory.build(organization=world["org"], **(base | values)))
 
 
 def test_contract_slug_unique_per_organization(db: Any, world: dict[str, Any]) -> None:
     assert_refused(
         db,
-        Contract(
-            organization_id=world["org"].id,
+        ContractFactory.build(
+            organization=world["org"],
             name="Again",
             slug="academy",
             membership_type=MembershipType.AUTO,
-            unlimited_seats=True,
+            unlimited=True,
         ),
     )
 
 
 def test_zero_seats_is_a_real_limit_not_unlimited(db: Any, world: dict[str, Any]) -> None:
-    c = Contract(
-        organization_id=world["org"].id,
-        name="Z",
-        slug="z",
-        membership_type=MembershipType.CODE,
-        seat_limit=0,
-    )
-    db.session.add(c)
+    c = ContractFactory(organization=world["org"], name="Z", seat_limit=0)
     db.session.commit()
     assert c.seat_limit == 0 and c.unlimited_seats is False
 
@@ -204,21 +184,12 @@ def test_zero_seats_is_a_real_limit_not_unlimited(db: Any, world: dict[str, Any]
     ],
 )
 def test_code_checks(db: Any, world: dict[str, Any], values: dict[str, Any]) -> None:
-    assert_refused(
-        db,
-        code(world["contract"], **values)
-        if "code" not in values
-        else EnrollmentCode(
-            contract_id=world["contract"].id,
-            redemption_type=RedemptionType.ONE_TIME,
-            max_uses=1,
-            **values,
-        ),
-    )
+    fields = {"code": "ABCDEFGHJK", **values}
+    assert_refused(db, EnrollmentCodeFactory.build(contract=world["contract"], **fields))
 
 
 def test_email_must_be_lowercase(db: Any) -> None:
-    assert_refused(db, User(email="Ada@Example.com"))
+    assert_refused(db, UserFactory.build(email="Ada@Example.com"))
 
 
 def test_restriction_type_is_checked(db: Any, world: dict[str, Any]) -> None:
@@ -268,14 +239,7 @@ def test_audit_log_is_append_only(db: Any) -> None:
 
 def test_seat_count_per_contract_uses_index(db: Any, world: dict[str, Any]) -> None:
     # A smoke check that the seats table is queryable the way the services count it.
-    db.session.add(
-        Seat(
-            contract_id=world["contract"].id,
-            user_id=world["user"].id,
-            source=SeatSource.CODE,
-            claimed_at=utcnow(),
-        )
-    )
+    SeatFactory(contract=world["contract"], user=world["user"], claimed_at=utcnow())
     db.session.commit()
     n = db.session.scalar(
         text("SELECT count(*) FROM seats WHERE contract_id = :c AND revoked_at IS NULL"),

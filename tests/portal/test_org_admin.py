@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -25,11 +24,6 @@ from portal.models import (
 from portal.org_admin.charts import usage_chart
 from portal.services.seat_usage import organization_usage
 from tests.support.org_world import OrgWorld
-
-
-@pytest.fixture
-def world(db: Any) -> OrgWorld:
-    return OrgWorld(db)
 
 
 def _page(response: Any) -> str:

@@ -6,19 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from portal.models import CodeRedemption, EnrollmentCode, Seat, User
-from portal.services import codes as code_service
+from portal.services import seat_codes as code_service
 from tests.support.org_world import OrgWorld, bulk_learners
-
-
-@pytest.fixture
-def world(db: Any) -> OrgWorld:
-    return OrgWorld(db)
 
 
 def _routes(app: Flask) -> list[tuple[str, str]]:

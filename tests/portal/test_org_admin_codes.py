@@ -23,11 +23,6 @@ from portal.models import (
 from tests.support.org_world import OrgWorld
 
 
-@pytest.fixture
-def world(db: Any) -> OrgWorld:
-    return OrgWorld(db)
-
-
 def _page(response: Any) -> str:
     return response.get_data(as_text=True)
 
@@ -45,6 +40,16 @@ def _assigned(db: Any, email: str) -> list[EnrollmentCode]:
     return list(
         db.session.scalars(select(EnrollmentCode).where(EnrollmentCode.assigned_email == email))
     )
+
+
+def _assign_to_lee(
+    client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any
+) -> EnrollmentCode:
+    """Grace (Acme's admin, left signed in) assigns Lee one of the Seats contract's codes."""
+    login_as(world.grace)
+    client.post(_codes_url(world, "/assign"), data={"email": world.lee.email})
+    [code] = _assigned(db, world.lee.email)
+    return code
 
 
 def _upload(client: FlaskClient, world: OrgWorld, content: bytes, name: str = "people.csv") -> Any:
@@ -180,9 +185,7 @@ def test_no_codes_left(
 def test_redeeming_an_assigned_code_counts_as_assigned_access(
     client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any
 ) -> None:
-    login_as(world.grace)
-    client.post(_codes_url(world, "/assign"), data={"email": world.lee.email})
-    [code] = _assigned(db, world.lee.email)
+    code = _assign_to_lee(client, login_as, world, db)
     login_as(world.lee)
     assert client.post("/learner/redeem", data={"code": code.code}).status_code == 302
     seat = db.session.scalar(select(Seat).where(Seat.user_id == world.lee.id))
@@ -302,9 +305,7 @@ def test_remind_resends_at_most_once_an_hour(
 def test_revoking_an_assignment_kills_the_old_link_and_replaces_the_code(
     client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any
 ) -> None:
-    login_as(world.grace)
-    client.post(_codes_url(world, "/assign"), data={"email": world.lee.email})
-    [code] = _assigned(db, world.lee.email)
+    code = _assign_to_lee(client, login_as, world, db)
     before = len(world.free_codes(world.seats))
     url = _codes_url(world, f"/{code.id}/revoke-assignment")
     assert world.lee.email in _page(client.get(url))
@@ -328,9 +329,7 @@ def test_revoking_an_assignment_kills_the_old_link_and_replaces_the_code(
 def test_a_used_code_cannot_be_reminded_or_revoked(
     client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any
 ) -> None:
-    login_as(world.grace)
-    client.post(_codes_url(world, "/assign"), data={"email": world.lee.email})
-    [code] = _assigned(db, world.lee.email)
+    code = _assign_to_lee(client, login_as, world, db)
     login_as(world.lee)
     client.post("/learner/redeem", data={"code": code.code})
     login_as(world.grace)

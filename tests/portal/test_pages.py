@@ -16,13 +16,16 @@ from portal.extensions import db
 from portal.models import (
     AuditEvent,
     BackgroundJob,
-    Course,
-    CourseRun,
     JobState,
-    Membership,
     MembershipSource,
-    Organization,
 )
+from tests.support.factories import (
+    CourseFactory,
+    CourseRunFactory,
+    MembershipFactory,
+    OrganizationFactory,
+)
+from tests.support.sessions import csrf_token_of
 
 
 def test_home_and_catalog_are_public(client: FlaskClient) -> None:
@@ -33,34 +36,14 @@ def test_home_and_catalog_are_public(client: FlaskClient) -> None:
 
 
 def test_catalog_lists_public_runs_only(client: FlaskClient, db: Any) -> None:
-    course = Course(key="OpenU+CS.50x", number="CS.50x", title="Intro to Computing")
-    db.session.add(course)
-    db.session.flush()
-    db.session.add_all(
-        [
-            CourseRun(
-                course_id=course.id, course_key="course-v1:OpenU+CS.50x+2026_Fall", title="Intro"
-            ),
-            CourseRun(
-                course_id=course.id,
-                course_key="course-v1:OpenU+CS.50x+SOURCE",
-                title="S",
-                is_source_run=True,
-            ),
-            CourseRun(
-                course_id=course.id,
-                course_key="course-v1:ACME+CS.50x+1T1C2026",
-                title="B2B",
-                restriction_type="custom-b2b-enterprise",
-            ),
-            CourseRun(
-                course_id=course.id,
-                course_key="course-v1:OpenU+CS.50x+Hidden",
-                title="H",
-                hidden=True,
-            ),
-        ]
-    )
+    course = CourseFactory(key="OpenU+CS.50x", number="CS.50x", title="Intro to Computing")
+    for course_key, title, values in [
+        ("course-v1:OpenU+CS.50x+2026_Fall", "Intro", {}),
+        ("course-v1:OpenU+CS.50x+SOURCE", "S", {"is_source_run": True}),
+        ("course-v1:ACME+CS.50x+1T1C2026", "B2B", {"restriction_type": "custom-b2b-enterprise"}),
+        ("course-v1:OpenU+CS.50x+Hidden", "H", {"hidden": True}),
+    ]:
+        CourseRunFactory(course=course, course_key=course_key, title=title, **values)
     db.session.commit()
     page = client.get("/catalog/").get_data(as_text=True)
     assert "course-v1:OpenU+CS.50x+2026_Fall" in page
@@ -94,17 +77,10 @@ def test_learner_is_refused_staff_and_org_admin_pages(
 def test_org_admin_sees_own_organization_and_404_for_another(
     client: FlaskClient, login_as: Callable[..., Any], make_user: Callable[..., Any], db: Any
 ) -> None:
-    mine, theirs = Organization(name="Mine", key="MINE"), Organization(name="Theirs", key="THEIRS")
-    db.session.add_all([mine, theirs])
+    mine = OrganizationFactory(name="Mine", key="MINE")
+    OrganizationFactory(name="Theirs", key="THEIRS")
     admin = make_user()
-    db.session.add(
-        Membership(
-            user_id=admin.id,
-            organization_id=mine.id,
-            source=MembershipSource.STAFF,
-            is_manager=True,
-        )
-    )
+    MembershipFactory(user=admin, organization=mine, source=MembershipSource.STAFF, manager=True)
     db.session.commit()
     login_as(admin)
     assert client.get("/org/MINE/").status_code == 200
@@ -225,24 +201,18 @@ def test_403_page(client: FlaskClient, login_as: Callable[..., Any]) -> None:
 
 
 def test_csrf_rejects_a_post_without_token_with_a_friendly_page(
-    app_factory: Callable[..., Flask], make_user: Callable[..., Any]
+    csrf_staff_client: FlaskClient,
 ) -> None:
-    app = app_factory(WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        client = app.test_client()
-        staff = make_user(is_staff=True)
-        with client.session_transaction() as session:
-            session["_user_id"] = str(staff.id)
-        refused = client.post("/staff/jobs/ping")
-        assert refused.status_code == 400
-        assert b"This form has expired" in refused.data
-        assert db.session.scalar(select(BackgroundJob)) is None  # nothing changed
+    client = csrf_staff_client
+    refused = client.post("/staff/jobs/ping")
+    assert refused.status_code == 400
+    assert b"This form has expired" in refused.data
+    assert db.session.scalar(select(BackgroundJob)) is None  # nothing changed
 
-        page = client.get("/staff/").get_data(as_text=True)
-        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        accepted = client.post("/staff/jobs/ping", data={"csrf_token": token})
-        assert accepted.status_code == 302
-        assert db.session.scalar(select(BackgroundJob)) is not None
+    token = csrf_token_of(client.get("/staff/").get_data(as_text=True))
+    accepted = client.post("/staff/jobs/ping", data={"csrf_token": token})
+    assert accepted.status_code == 302
+    assert db.session.scalar(select(BackgroundJob)) is not None
 
 
 def test_security_headers_on_every_response(client: FlaskClient) -> None:

@@ -21,17 +21,21 @@ from portal.models import (
     EdxRunState,
     EdxSyncState,
     Enrollment,
-    Membership,
     MembershipSource,
     MembershipType,
-    Order,
     OrderState,
     Organization,
     Program,
-    Seat,
     SeatSource,
     User,
     utcnow,
+)
+from tests.support.factories import (
+    ContractFactory,
+    MembershipFactory,
+    OrderFactory,
+    OrganizationFactory,
+    SeatFactory,
 )
 
 NOW = utcnow()
@@ -39,40 +43,23 @@ DAY = dt.timedelta(days=1)
 
 
 def _world(db: Any, user: User) -> dict[str, Any]:
-    acme = Organization(name="Acme", key="ACME")
-    globex = Organization(name="Globex", key="GLOBEX", logo_content_type="image/png")
-    gone = Organization(name="Gone", key="GONE", active=False)
-    db.session.add_all([acme, globex, gone])
-    db.session.flush()
-    db.session.add_all(
-        [
-            Membership(
-                user_id=user.id,
-                organization_id=acme.id,
-                source=MembershipSource.SSO,
-                is_manager=True,
-            ),
-            Membership(
-                user_id=user.id,
-                organization_id=globex.id,
-                source=MembershipSource.CODE,
-                keep_until_seen=True,
-            ),
-            Membership(user_id=user.id, organization_id=gone.id, source=MembershipSource.SSO),
-        ]
+    acme = OrganizationFactory(name="Acme", key="ACME")
+    globex = OrganizationFactory(name="Globex", key="GLOBEX", logo_content_type="image/png")
+    gone = OrganizationFactory(name="Gone", key="GONE", active=False)
+    MembershipFactory(user=user, organization=acme, source=MembershipSource.SSO, manager=True)
+    MembershipFactory(
+        user=user, organization=globex, source=MembershipSource.CODE, keep_until_seen=True
     )
+    MembershipFactory(user=user, organization=gone, source=MembershipSource.SSO)
     course = Course(key="B2B+DS.1x", number="DS.1x", title="Data")
     db.session.add(course)
     db.session.flush()
 
     def contract(org: Organization, slug: str, mtype: MembershipType, **kw: Any) -> Contract:
-        kw.setdefault("unlimited_seats", "seat_limit" not in kw)
-        c = Contract(
-            organization_id=org.id, name=slug.title(), slug=slug, membership_type=mtype, **kw
+        kw.setdefault("unlimited", "seat_limit" not in kw)
+        return ContractFactory(
+            organization=org, name=slug.title(), slug=slug, membership_type=mtype, **kw
         )
-        db.session.add(c)
-        db.session.flush()
-        return c
 
     auto = contract(
         acme, "auto", MembershipType.AUTO, end_at=NOW + 30 * DAY, welcome_message="Hello <all>"
@@ -85,7 +72,7 @@ def _world(db: Any, user: User) -> dict[str, Any]:
     contract(acme, "expired", MembershipType.AUTO, end_at=NOW - DAY, start_at=NOW - 9 * DAY)
     contract(gone, "gone", MembershipType.AUTO)
     for c in (paid, managed, code):
-        db.session.add(Seat(contract_id=c.id, user_id=user.id, source=SeatSource.CODE))
+        SeatFactory(contract=c, user=user, source=SeatSource.CODE)
 
     runs: dict[str, CourseRun] = {}
     for n, (name, c, kw) in enumerate(
@@ -126,21 +113,11 @@ def _world(db: Any, user: User) -> dict[str, Any]:
             ContractProgram(contract_id=managed.id, program_id=programs[0].id, position=0),
         ]
     )
-    order = Order(
-        reference="ORD-PENDING-1",
-        user_id=user.id,
-        contract_id=paid.id,
-        total=Decimal("149.00"),
-        state=OrderState.PENDING,
-    )
-    done = Order(
-        reference="ORD-DONE-1",
-        user_id=user.id,
-        contract_id=paid.id,
-        total=Decimal("0"),
-        state=OrderState.FULFILLED,
-    )
-    db.session.add_all([order, done])
+    for reference, total, state in [
+        ("ORD-PENDING-1", Decimal("149.00"), OrderState.PENDING),
+        ("ORD-DONE-1", Decimal("0"), OrderState.FULFILLED),
+    ]:
+        OrderFactory(reference=reference, user=user, contract=paid, total=total, state=state)
     for n, (name, active, state, error) in enumerate(
         [
             ("Zeta", True, EdxSyncState.SYNCED, None),

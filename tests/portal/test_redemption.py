@@ -27,39 +27,33 @@ from portal.models import (
     User,
     utcnow,
 )
+from tests.support.factories import (
+    ContractFactory,
+    EnrollmentCodeFactory,
+    MembershipFactory,
+    OrganizationFactory,
+)
+from tests.support.sessions import signed_in
+from tests.support.world import acme
 
 NOW = utcnow()
 DAY = dt.timedelta(days=1)
 
 
 class World:
+    """Acme (linked to Keycloak) and a closed organization, with contracts and codes by label."""
+
     def __init__(self, db: Any) -> None:
         self.db = db
-        self.acme = Organization(
-            name="Acme",
-            key="ACME",
-            keycloak_id="0a000000-0000-4000-8000-00000000ac01",
-            keycloak_alias="acme",
-        )
-        self.closed_org = Organization(name="Closed Org", key="CLOSED", active=False)
-        db.session.add_all([self.acme, self.closed_org])
-        db.session.flush()
+        self.acme = acme()
+        self.closed_org = OrganizationFactory(name="Closed Org", key="CLOSED", active=False)
         self.contracts: dict[str, Contract] = {}
         self.codes: dict[str, str] = {}
 
     def contract(self, name: str, org: Organization | None = None, **kw: Any) -> Contract:
-        kw.setdefault("membership_type", MembershipType.CODE)
-        kw.setdefault("seat_limit", 10)
-        c = Contract(
-            organization_id=(org or self.acme).id,
-            name=name,
-            slug=name.lower().replace(" ", "-"),
-            **kw,
-        )
-        self.db.session.add(c)
-        self.db.session.flush()
-        self.contracts[name] = c
-        return c
+        """A contract (a 10-seat code contract unless ``kw`` says otherwise) of Acme or ``org``."""
+        self.contracts[name] = ContractFactory(organization=org or self.acme, name=name, **kw)
+        return self.contracts[name]
 
     def code(
         self,
@@ -70,14 +64,8 @@ class World:
     ) -> str:
         value = f"CODE{len(self.codes):04d}{label.upper().replace('-', '')}"[:20]
         value = "".join(ch if ch not in "01ILO" else "X" for ch in value)
-        max_uses = {RedemptionType.ONE_TIME: 1, RedemptionType.ONE_PER_LEARNER: None}.get(
-            rtype, kw.pop("max_uses", None)
-        )
-        self.db.session.add(
-            EnrollmentCode(
-                code=value, contract_id=contract.id, redemption_type=rtype, max_uses=max_uses, **kw
-            )
-        )
+        uses = kw.pop("max_uses", None)
+        EnrollmentCodeFactory(code=value, contract=contract, redemption_type=rtype, uses=uses, **kw)
         self.codes[label] = value
         return value
 
@@ -272,9 +260,7 @@ def test_managed_contract_with_sso_membership(
     client: FlaskClient, login_as: Callable[..., Any], world: World, db: Any
 ) -> None:
     user = login_as("learner")
-    db.session.add(
-        Membership(user_id=user.id, organization_id=world.acme.id, source=MembershipSource.SSO)
-    )
+    MembershipFactory(user=user, organization=world.acme, source=MembershipSource.SSO)
     db.session.commit()
     assert redeem(client, world.codes["managed"]).status_code == 302
     assert count(db, Seat, user_id=user.id) == 1
@@ -296,10 +282,7 @@ def test_code_entry_is_rate_limited(
 ) -> None:
     app = app_factory(REDEEM_RATE_LIMIT="3 per minute")
     with app.app_context():
-        client = app.test_client()
-        user = make_user()
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+        client = signed_in(app, make_user())
         statuses = [redeem(client, f"WRONG{i}CDE").status_code for i in range(4)]
     assert statuses == [404, 404, 404, 429]
 
@@ -309,10 +292,7 @@ def test_rate_limit_page_is_friendly(
 ) -> None:
     app = app_factory(REDEEM_RATE_LIMIT="1 per minute")
     with app.app_context():
-        client = app.test_client()
-        user = make_user()
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+        client = signed_in(app, make_user())
         redeem(client, "WRONGCDE")
         limited = redeem(client, "WRONGCDE")
     assert limited.status_code == 429

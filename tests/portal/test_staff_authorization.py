@@ -7,7 +7,6 @@ and staff (allowed: neither 401 nor 403). A staff route added without ``@staff_r
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -28,34 +27,10 @@ from portal.models import (
     ProgramCourse,
     User,
 )
+from tests.security.conftest import all_routes
 
-IGNORED_METHODS = {"HEAD", "OPTIONS"}
-
-
-def _staff_rules() -> list[tuple[str, str, str]]:
-    """(endpoint, rule, method) for every staff route, read from a throwaway app's URL map."""
-    from portal import create_app
-
-    with tempfile.TemporaryDirectory(prefix="staff-authz-") as folder:
-        app = create_app(
-            {
-                "PORTAL_MODE": "test",
-                "INSTANCE_PATH": folder,
-                "SECRET_KEY": "test-secret-key",
-                "DATABASE_URL": f"sqlite:///{folder}/unused.sqlite",
-                "JOB_RUNNER": "inline",
-            }
-        )
-        rules = list(app.url_map.iter_rules())
-    found = []
-    for rule in rules:
-        if rule.endpoint.startswith("staff."):
-            for method in sorted((rule.methods or set()) - IGNORED_METHODS):
-                found.append((rule.endpoint, rule.rule, method))
-    return sorted(found)
-
-
-STAFF_ROUTES = _staff_rules()
+# (endpoint, rule, method) for every staff route, HEAD and OPTIONS aside, from a throwaway app.
+STAFF_ROUTES = [route for route in all_routes() if route[0].startswith("staff.")]
 
 
 def test_the_matrix_sees_the_staff_console() -> None:
@@ -67,10 +42,10 @@ def test_the_matrix_sees_the_staff_console() -> None:
 @pytest.fixture
 def world(db: Any) -> dict[str, Any]:
     """Real objects for every path parameter: all in Acme, whose org admin is one of the callers."""
+    from portal.demo import seed_demo
     from portal.services import contract_runs
     from portal.services.api_tokens import issue_api_token
     from portal.services.codes import generate_codes
-    from portal.services.demo_data import seed_demo
 
     seed_demo()
     db.session.commit()

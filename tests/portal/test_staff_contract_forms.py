@@ -20,25 +20,20 @@ from portal.models import (
     Contract,
     EnrollmentCode,
     JobState,
-    Membership,
-    MembershipSource,
     MembershipType,
     Organization,
     RedemptionType,
-    Seat,
     SeatSource,
     User,
 )
 from portal.services.codes import generate_codes
-from portal.services.demo_data import seed_demo
+from tests.support.factories import SeatFactory, UserFactory, slug_of
+from tests.support.world import join
 
 
 @pytest.fixture
-def staff_client(client: FlaskClient, login_as: Callable[..., Any], db: Any) -> FlaskClient:
-    seed_demo()
-    db.session.commit()
-    login_as("staff")
-    return client
+def staff_setup(demo: None) -> None:
+    """Staff sign in to the demo data."""
 
 
 def org(db: Any, key: str = "GLOBEX") -> Organization:
@@ -87,19 +82,19 @@ def new_contract_data(db: Any, **overrides: str) -> dict[str, str]:
     return data
 
 
-def give_seat(db: Any, c: Contract, email: str, *, sso: bool = True) -> User:
-    user = User(email=email)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(Seat(contract_id=c.id, user_id=user.id, source=SeatSource.CODE))
-    db.session.add(
-        Membership(
-            user_id=user.id,
-            organization_id=c.organization_id,
-            source=MembershipSource.SSO if sso else MembershipSource.CODE,
-            keep_until_seen=not sso,
-        )
+def new_auto_contract(client: FlaskClient, db: Any, name: str, **fields: str) -> Contract:
+    """An auto contract called ``name``, made by staff through the new contract form."""
+    client.post(
+        "/staff/contracts/new",
+        data=new_contract_data(db, membership_type="auto", name=name, **fields),
     )
+    return contract(db, slug_of(name))
+
+
+def give_seat(db: Any, c: Contract, email: str, *, sso: bool = True) -> User:
+    user = UserFactory(email=email)
+    SeatFactory(contract=c, user=user, source=SeatSource.CODE)
+    join(user, c.organization, sso=sso)
     db.session.commit()
     return user
 
@@ -147,18 +142,10 @@ def test_unlimited_code_contract_gets_one_multi_use_code_and_a_warning(
 def test_auto_contract_gets_no_codes_and_a_paid_one_does(
     staff_client: FlaskClient, db: Any
 ) -> None:
-    staff_client.post(
-        "/staff/contracts/new",
-        data=new_contract_data(db, membership_type="auto", name="Free Auto", seat_limit="3"),
-    )
-    assert codes_of(db, contract(db, "free-auto")) == []
-    staff_client.post(
-        "/staff/contracts/new",
-        data=new_contract_data(
-            db, membership_type="auto", name="Paid Auto", seat_limit="3", price_per_learner="10"
-        ),
-    )
-    assert len(codes_of(db, contract(db, "paid-auto"))) == 3
+    free = new_auto_contract(staff_client, db, "Free Auto", seat_limit="3")
+    assert codes_of(db, free) == []
+    paid = new_auto_contract(staff_client, db, "Paid Auto", seat_limit="3", price_per_learner="10")
+    assert len(codes_of(db, paid)) == 3
 
 
 def test_large_seat_limit_is_finished_by_the_job(staff_client: FlaskClient, db: Any) -> None:
@@ -339,11 +326,7 @@ def test_membership_change_validation(
 
 
 def test_auto_to_code_generates_the_seat_codes(staff_client: FlaskClient, db: Any) -> None:
-    staff_client.post(
-        "/staff/contracts/new",
-        data=new_contract_data(db, membership_type="auto", name="Switcher", seat_limit="4"),
-    )
-    c = contract(db, "switcher")
+    c = new_auto_contract(staff_client, db, "Switcher", seat_limit="4")
     assert codes_of(db, c) == []
     preview = staff_client.post(
         f"/staff/contracts/{c.id}/membership", data={"membership_type": "code"}
@@ -662,9 +645,7 @@ ROUTES = [
 
 
 @pytest.fixture
-def demo_ids(db: Any) -> dict[str, int]:
-    seed_demo()
-    db.session.commit()
+def demo_ids(db: Any, demo: None) -> dict[str, int]:
     c = contract(db, "acme-leadership")
     return {"c": c.id, "k": codes_of(db, c)[0].id}
 
@@ -697,11 +678,7 @@ def test_only_staff_may_use_the_pages(
 def test_making_an_auto_contract_paid_gives_it_seat_codes(
     staff_client: FlaskClient, db: Any
 ) -> None:
-    staff_client.post(
-        "/staff/contracts/new",
-        data=new_contract_data(db, membership_type="auto", name="Soon Paid", seat_limit="3"),
-    )
-    c = contract(db, "soon-paid")
+    c = new_auto_contract(staff_client, db, "Soon Paid", seat_limit="3")
     assert codes_of(db, c) == []
     response = staff_client.post(
         f"/staff/contracts/{c.id}/edit",

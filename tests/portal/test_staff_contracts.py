@@ -21,15 +21,12 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services.demo_data import seed_demo
+from tests.support.factories import BackgroundJobFactory
 
 
 @pytest.fixture
-def staff_client(client: FlaskClient, login_as: Callable[..., Any], db: Any) -> FlaskClient:
-    seed_demo()
-    db.session.commit()
-    login_as("staff")
-    return client
+def staff_setup(demo: None) -> None:
+    """Staff sign in to the demo data."""
 
 
 def contract(db: Any, slug: str) -> Contract:
@@ -148,8 +145,7 @@ def test_remove_run_confirms_the_impact_first(staff_client: FlaskClient, db: Any
 
 
 def test_retry_button(staff_client: FlaskClient, db: Any) -> None:
-    job = BackgroundJob(kind="system.ping", state=JobState.FAILED, attempts=5, last_error="boom")
-    db.session.add(job)
+    job = BackgroundJobFactory(state=JobState.FAILED, attempts=5, last_error="boom")
     db.session.commit()
     response = staff_client.post(
         f"/staff/jobs/{job.id}/retry", data={"next": "https://evil.example/"}
@@ -188,13 +184,12 @@ def test_learners_are_refused(
 def test_failed_jobs_show_a_retry_button_on_the_staff_overview(
     staff_client: FlaskClient, db: Any
 ) -> None:
-    failed = BackgroundJob(
+    failed = BackgroundJobFactory(
         kind="openedx.enroll",
         state=JobState.FAILED,
         attempts=5,
         last_error="edX refused to enroll: HTTP 400 mode expired",
     )
-    db.session.add(failed)
     db.session.commit()
     page = staff_client.get("/staff/").get_data(as_text=True)
     assert "HTTP 400 mode expired" in page

@@ -17,17 +17,17 @@ from sqlalchemy import func, select
 from portal.models import (
     ApiToken,
     AuditEvent,
-    Contract,
     Course,
     CourseRun,
     MembershipType,
-    Organization,
     Pacing,
     Program,
     ProgramCourse,
 )
 from portal.models.courseware import RESTRICTION_B2B, RESTRICTION_B2C
 from tests.portal.test_catalog_api import forget_user_between_requests
+from tests.support.factories import ContractFactory, CourseRunFactory, OrganizationFactory
+from tests.support.sessions import csrf_token_of
 
 
 @pytest.fixture(autouse=True)
@@ -417,27 +417,21 @@ def test_edit_run(client: FlaskClient, db: Any, staff: Any, course: Course) -> N
 def test_a_contract_run_keeps_its_key_and_restriction(
     client: FlaskClient, db: Any, staff: Any, course: Course
 ) -> None:
-    org = Organization(name="Acme", key="ACME")
-    db.session.add(org)
-    db.session.flush()
-    contract = Contract(
-        organization_id=org.id,
+    contract = ContractFactory(
+        organization=OrganizationFactory(name="Acme", key="ACME"),
         name="C",
         slug="c",
         membership_type=MembershipType.AUTO,
-        unlimited_seats=True,
+        unlimited=True,
     )
-    db.session.add(contract)
-    db.session.flush()
-    run = CourseRun(
-        course_id=course.id,
+    run = CourseRunFactory(
+        course=course,
         course_key="course-v1:ACME+CS.50x+1T1C2026",
         title="Acme run",
-        contract_id=contract.id,
+        contract=contract,
         run_number=1,
-        restriction_type=RESTRICTION_B2B,
+        contract_run=True,
     )
-    db.session.add(run)
     db.session.commit()
     form = {**RUN_FORM, "course_key": run.course_key, "restriction_type": ""}
     response = client.post(f"/staff/courseware/runs/{run.id}", data=form)
@@ -645,24 +639,14 @@ def test_revoke_needs_confirmation(client: FlaskClient, db: Any, staff: Any) -> 
     assert api.status_code == 401
 
 
-def test_forms_work_with_csrf_on(app_factory: Callable[..., Flask], db: Any) -> None:
+def test_forms_work_with_csrf_on(db: Any, csrf_staff_client: FlaskClient) -> None:
     """CSRF is global: every staff form carries the token, and a POST without it changes nothing."""
-    from portal.models import User
-
-    app = app_factory(WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        user = User(email="csrf-staff@example.com", is_staff=True)
-        db.session.add(user)
-        db.session.commit()
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
-            session["_fresh"] = True
-        form = client.get("/staff/courseware/courses/new").get_data(as_text=True)
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
-        data = {"key": "OpenU+CSRF", "title": "CSRF"}
-        refused = client.post("/staff/courseware/courses/new", data=data)
-        assert refused.status_code == 400 and "This form has expired" in text(refused)
-        assert count(db, Course) == 0
-        done = client.post("/staff/courseware/courses/new", data={**data, "csrf_token": token})
-        assert done.status_code == 302 and count(db, Course) == 1
+    client = csrf_staff_client
+    form = client.get("/staff/courseware/courses/new").get_data(as_text=True)
+    token = csrf_token_of(form)
+    data = {"key": "OpenU+CSRF", "title": "CSRF"}
+    refused = client.post("/staff/courseware/courses/new", data=data)
+    assert refused.status_code == 400 and "This form has expired" in text(refused)
+    assert count(db, Course) == 0
+    done = client.post("/staff/courseware/courses/new", data={**data, "csrf_token": token})
+    assert done.status_code == 302 and count(db, Course) == 1

@@ -14,12 +14,6 @@ from portal.models import AuditEvent, BackgroundJob, JobState, utcnow
 from portal.services.audit import record_event
 
 
-@pytest.fixture
-def staff_client(client: FlaskClient, login_as: Callable[..., Any]) -> FlaskClient:
-    login_as("staff")
-    return client
-
-
 def make_job(
     db: Any, kind: str = "system.ping", state: JobState = JobState.PENDING, **kw: Any
 ) -> Any:
@@ -188,20 +182,13 @@ def test_cancel_ignores_an_offsite_next(staff_client: FlaskClient, db: Any) -> N
     assert response.location == "/staff/jobs"
 
 
-def test_cancel_needs_csrf(app_factory: Callable[..., Any], make_user: Callable[..., Any]) -> None:
-    app = app_factory(WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        from portal.extensions import db
+def test_cancel_needs_csrf(csrf_staff_client: FlaskClient) -> None:
+    from portal.extensions import db
 
-        staff = make_user(is_staff=True)
-        job = make_job(db)
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = str(staff.id)
-            session["_fresh"] = True
-        assert client.post(f"/staff/jobs/{job.id}/cancel").status_code == 400
-        db.session.expire_all()
-        assert db.session.get(BackgroundJob, job.id).state is JobState.PENDING
+    job = make_job(db)
+    assert csrf_staff_client.post(f"/staff/jobs/{job.id}/cancel").status_code == 400
+    db.session.expire_all()
+    assert db.session.get(BackgroundJob, job.id).state is JobState.PENDING
 
 
 # ----------------------------------------------------------------------------- audit log

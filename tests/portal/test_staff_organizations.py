@@ -20,8 +20,6 @@ from portal.models import (
     AuditEvent,
     BackgroundJob,
     Contract,
-    Course,
-    CourseRun,
     JobState,
     Membership,
     MembershipSource,
@@ -29,7 +27,13 @@ from portal.models import (
     Organization,
     User,
 )
-from tests.support.factories import MembershipFactory, OrganizationFactory
+from tests.support.factories import (
+    CourseFactory,
+    CourseRunFactory,
+    MembershipFactory,
+    OrganizationFactory,
+)
+from tests.support.rows import one
 from tests.support.uploads import PNG_SIGNATURE, png_chunk, upload_logo
 
 
@@ -39,9 +43,7 @@ def staff_setup(demo: None) -> None:
 
 
 def org(db: Any, key: str) -> Organization:
-    found = db.session.scalar(select(Organization).where(Organization.key == key))
-    assert found is not None
-    return found
+    return one(Organization, key=key)
 
 
 def events(db: Any, action: str) -> list[AuditEvent]:
@@ -197,16 +199,11 @@ def test_edit_saves_and_audits_before_and_after(staff_client: FlaskClient, db: A
 def test_key_is_fixed_once_contract_runs_use_it(staff_client: FlaskClient, db: Any) -> None:
     globex = org(db, "GLOBEX")
     contract = db.session.scalar(select(Contract).where(Contract.organization_id == globex.id))
-    course = Course(key="B2B_SOURCE+T.1x", number="T.1x", title="T")
-    db.session.add(course)
-    db.session.flush()
-    db.session.add(
-        CourseRun(
-            course_id=course.id,
-            course_key="course-v1:GLOBEX+T.1x+1T1C2026",
-            title="T",
-            contract_id=contract.id,
-        )
+    CourseRunFactory(
+        course=CourseFactory(key="B2B_SOURCE+T.1x", number="T.1x", title="T"),
+        course_key="course-v1:GLOBEX+T.1x+1T1C2026",
+        title="T",
+        contract=contract,
     )
     db.session.commit()
     form = staff_client.get(f"/staff/organizations/{globex.id}/edit").get_data(as_text=True)

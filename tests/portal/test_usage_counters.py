@@ -26,8 +26,8 @@ from portal.models import (
     utcnow,
 )
 from portal.services import seat_usage
-from portal.services.contract_runs import lock_contract
 from portal.services.learners import LearnerFilter, learners_page
+from portal.services.locks import lock_contract
 from portal.services.seat_revocation import revoke_seat
 from portal.services.seats import claim_seat, claimed_count
 from tests.conftest import ROOT

@@ -9,9 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from portal.models import BackgroundJob, Organization, User
-from portal.services.errors import Conflict, DomainError
+from portal.core.domain_errors import Conflict, DomainError
+from portal.models import BackgroundJob, User
 from portal.services.users import user_from_claims
+from tests.support.factories import OrganizationFactory
 
 
 def claims(**values: Any) -> dict[str, Any]:
@@ -90,10 +91,8 @@ def test_staff_create_in_keycloak_and_resync_buttons(
     client: FlaskClient, login_as: Callable[..., Any], make_user: Callable[..., User], db: Any
 ) -> None:
     login_as("staff")
-    org = Organization(name="Umbrella", key="UMB")
-    learner = make_user(keycloak_sub="sub-9")
-    db.session.add(org)
-    db.session.commit()
+    org = OrganizationFactory(name="Umbrella", key="UMB")
+    learner = make_user(keycloak_sub="sub-9")  # commits the organization too
     assert client.get("/staff/organizations").status_code == 200
     assert b"Create in Keycloak" in client.get("/staff/organizations").data
     assert client.post(f"/staff/organizations/{org.id}/keycloak").status_code == 302

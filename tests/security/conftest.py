@@ -1,6 +1,6 @@
 """The security suite's kit: an offline app, a world with a real object behind every URL argument,
-URL building from ``app.url_map``, sign-in per role, and database snapshots that show whether a
-request wrote anything.
+URL building from ``app.url_map``, and sign-in per role (the database snapshots that show whether a
+request wrote anything are in tests/support/snapshots.py).
 
 Offline means no outbound call can reach anything: Keycloak and Open edX point at a closed local port
 (jobs that call them fail fast and are retried later, as in an outage), and the OpenID discovery
@@ -14,15 +14,14 @@ import functools
 import io
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import select
@@ -31,26 +30,29 @@ from werkzeug.routing import Rule
 
 from portal.models import (
     RESTRICTION_B2B,
-    BackgroundJob,
     Contract,
-    ContractProgram,
-    Course,
-    CourseRun,
-    Enrollment,
     EnrollmentCode,
     JobState,
     MembershipType,
-    OutboxMessage,
-    Program,
-    ProgramCourse,
-    Seat,
     SeatSource,
     User,
 )
 
 # The portal and the Keycloak emulator over real HTTP, for the sign-in tests (test_sessions.py).
 from tests.integration.conftest import sso, sso_factory  # noqa: F401
+from tests.support.factories import (
+    BackgroundJobFactory,
+    ContractProgramFactory,
+    CourseFactory,
+    CourseRunFactory,
+    EnrollmentFactory,
+    OutboxMessageFactory,
+    ProgramCourseFactory,
+    ProgramFactory,
+    SeatFactory,
+)
 from tests.support.org_world import OrgWorld
+from tests.support.sessions import sign_in as sign_in_client
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 CLOSED_PORT = "http://127.0.0.1:9"  # discard: nothing listens, connections are refused at once
@@ -180,25 +182,9 @@ def route_methods(app: Flask) -> list[tuple[str, str, str]]:
     )
 
 
-def current_session_version(user: User) -> int:
-    """The user's session version as stored now (signing out bumps it)."""
-    from sqlalchemy import select
-
-    from portal.extensions import db
-
-    return int(db.session.scalar(select(User.session_version).where(User.id == user.id)) or 0)
-
-
 def sign_in(client: FlaskClient, user: User | None) -> None:
-    """Make ``client`` ``user`` (or anonymous). Requests share the test's app context, where
-    Flask-Login caches the current user: forget it, so the next request loads whoever this is."""
-    g.pop("_login_user", None)
-    with client.session_transaction() as session:
-        session.clear()
-        if user is not None:
-            session["_user_id"] = str(user.id)
-            session["_fresh"] = True
-            session["_sv"] = current_session_version(user)
+    """Make ``client`` ``user`` (or anonymous), starting from an empty session."""
+    sign_in_client(client, user, clear=True)
 
 
 def is_login_redirect(response: Any) -> bool:
@@ -228,62 +214,44 @@ class SecurityWorld(OrgWorld):
 
     def __init__(self, db: Any) -> None:
         super().__init__(db)
-        s = db.session
         self.ada, self.seat = self.seat_learner(self.seats, "ada@acme.example", "Ada Lovelace")
         self.assigned = self.free_codes(self.seats)[0]
         self.assigned.assigned_email = "invited@acme.example"
 
-        self.public_course = Course(key="OpenU+CS.50x", number="CS.50x", title="Intro to Computing")
-        s.add(self.public_course)
-        s.flush()
-        self.public_run = CourseRun(
-            course_id=self.public_course.id,
-            course_key="course-v1:OpenU+CS.50x+2026_Fall",
-            title="Intro to Computing",
+        self.public_course = CourseFactory(
+            key="OpenU+CS.50x", number="CS.50x", title="Intro to Computing"
         )
-        self.program = Program(key="program-v1:OpenU+DATA", title="Data Program")
-        s.add_all([self.public_run, self.program])
-        s.flush()
-        self.link = ProgramCourse(
-            program_id=self.program.id, course_id=self.public_course.id, position=0
+        self.public_run = CourseRunFactory(
+            course=self.public_course, course_key="course-v1:OpenU+CS.50x+2026_Fall"
         )
-        s.add_all(
-            [self.link, ContractProgram(contract_id=self.seats.id, program_id=self.program.id)]
-        )
+        self.program = ProgramFactory(key="program-v1:OpenU+DATA", title="Data Program")
+        self.link = ProgramCourseFactory(program=self.program, course=self.public_course)
+        ContractProgramFactory(contract=self.seats, program=self.program)
 
         # Lee: a seat (no membership: Lee manages nothing and belongs nowhere) and an enrollment.
-        s.add(Seat(contract_id=self.seats.id, user_id=self.lee.id, source=SeatSource.STAFF))
-        self.enrollment = Enrollment(
-            user_id=self.lee.id, course_run_id=self.run.id, contract_id=self.seats.id
-        )
-        s.add(self.enrollment)
+        SeatFactory(contract=self.seats, user=self.lee, source=SeatSource.STAFF)
+        self.enrollment = EnrollmentFactory(user=self.lee, course_run=self.run)
         self.paid = self.contract("Paid", self.acme, MembershipType.CODE, seat_limit=5)
         self.paid.price_per_learner = Decimal("149.00")
-        s.flush()
-        self.paid_run = CourseRun(
-            course_id=self.course.id,
+        self.paid_run = CourseRunFactory(
+            course=self.course,
             course_key=f"course-v1:ACME+DS101+1T{self.paid.id}C2026",
             title="Data Science 101 (paid)",
-            contract_id=self.paid.id,
+            contract=self.paid,
             run_number=1,
-            restriction_type=RESTRICTION_B2B,
+            contract_run=True,
         )
-        s.add(self.paid_run)
-        s.add(Seat(contract_id=self.paid.id, user_id=self.lee.id, source=SeatSource.STAFF))
-        s.flush()
+        SeatFactory(contract=self.paid, user=self.lee, source=SeatSource.STAFF)
         from portal.services.orders import create_order
 
         self.order = create_order(self.lee, self.paid, [self.paid_run])
-        self.message = OutboxMessage(
+        self.message = OutboxMessageFactory(
             to_email=self.lee.email,
             subject="Your invitation",
             body_text="Redeem at http://127.0.0.1:5000/redeem/ABC",
-            sent_at=None,
         )
         # Recorded directly, not through record_job: nothing dispatches it.
-        self.job = BackgroundJob(kind="system.ping", state=JobState.FAILED, last_error="boom")
-        s.add_all([self.message, self.job])
-        s.flush()
+        self.job = BackgroundJobFactory(state=JobState.FAILED, last_error="boom")
         from portal.services.api_tokens import issue_api_token
 
         self.token, self.token_value = issue_api_token(
@@ -291,7 +259,7 @@ class SecurityWorld(OrgWorld):
         )
         self.acme.logo = png_bytes()
         self.acme.logo_content_type = "image/png"
-        s.commit()
+        db.session.commit()
         self.globex_code = self.free_codes(self.other)[0].code
 
     def user_for(self, role: str) -> User | None:
@@ -518,67 +486,6 @@ def request_body(form: dict[str, Any] | list[tuple[str, Any]]) -> MultiDict[str,
             value = (io.BytesIO(value[0]), value[1])
         body.add(name, value)
     return body
-
-
-# ----------------------------------------------------------------------------- snapshots
-
-
-Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
-
-
-def snapshot(db: Any) -> Snapshot:
-    """Every committed row of every table, keyed by primary key (read on a connection of its own,
-    so it sees what was committed, not what the shared session holds)."""
-    found: Snapshot = {}
-    with db.engine.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            keys = [c.name for c in table.primary_key.columns]
-            rows = conn.execute(select(table)).mappings().all()
-            found[table.name] = {tuple(row[k] for k in keys): dict(row) for row in rows}
-    return found
-
-
-@dataclass(frozen=True)
-class Change:
-    table: str
-    added: int
-    removed: int
-    changed: int
-
-
-def changes(
-    before: Snapshot,
-    after: Snapshot,
-    *,
-    allowed_audit: Collection[str] = (),
-    ignored_columns: Mapping[str, Collection[str]] | None = None,
-) -> list[Change]:
-    """Tables whose rows differ. New audit events whose action is in ``allowed_audit`` don't count
-    (e.g. ``code.refused``: recording a refusal is the point of that refusal), nor do changes to
-    ``ignored_columns`` (e.g. an API token's ``last_used_at``)."""
-    ignored = ignored_columns or {}
-    found = []
-    for table, old in before.items():
-        new = after[table]
-        skip = set(ignored.get(table, ()))
-        added = set(new) - set(old)
-        if table == "audit_events":
-            added = {k for k in added if new[k]["action"] not in allowed_audit}
-        removed = set(old) - set(new)
-        changed = {
-            k
-            for k in set(old) & set(new)
-            if {c: v for c, v in old[k].items() if c not in skip}
-            != {c: v for c, v in new[k].items() if c not in skip}
-        }
-        if added or removed or changed:
-            found.append(Change(table, len(added), len(removed), len(changed)))
-    return found
-
-
-def new_audit_actions(before: Snapshot, after: Snapshot) -> list[str]:
-    old = before["audit_events"]
-    return [row["action"] for key, row in sorted(after["audit_events"].items()) if key not in old]
 
 
 # ----------------------------------------------------------------------------- misc

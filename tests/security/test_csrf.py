@@ -21,15 +21,13 @@ from flask.testing import FlaskClient
 from tests.security.conftest import (
     SecurityWorld,
     build_url,
-    changes,
-    new_audit_actions,
     request_body,
     role_for,
     route_methods,
     sign_in,
-    snapshot,
     valid_forms,
 )
+from tests.support.snapshots import changes, new_audit_actions, snapshot
 
 # Posted by CyberSource, cross-site and without a session: verified by signature instead.
 CSRF_EXEMPT = {"checkout.notify", "checkout.receipt"}

@@ -52,15 +52,14 @@ from tests.security.conftest import (
     ROLES,
     SecurityWorld,
     all_routes,
-    changes,
     offline_keycloak,
     png_bytes,
     request_body,
     role_for,
-    snapshot,
     unsynced_sqlite,
     valid_forms,
 )
+from tests.support.snapshots import changes, snapshot
 
 EXAMPLES = int(os.environ.get("SECURITY_FUZZ_EXAMPLES", "8"))
 FUZZ = settings(

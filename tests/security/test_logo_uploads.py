@@ -11,7 +11,6 @@ with the PNG signature, carries none of the payload, and is served ``image/png``
 from __future__ import annotations
 
 import io
-import struct
 import zlib
 from typing import Any
 
@@ -19,15 +18,12 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.security.conftest import SecurityWorld, changes, sign_in, snapshot
+from tests.security.conftest import SecurityWorld, sign_in
+from tests.support.snapshots import changes, snapshot
+from tests.support.uploads import PNG_SIGNATURE, png_chunk, upload_logo
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPT = b"<script>alert(document.cookie)</script>"
 HTML = b"<html><body onload=alert(1)>" + SCRIPT + b"</body></html>"
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def image(fmt: str, size: tuple[int, int] = (64, 32), **save: Any) -> bytes:
@@ -40,7 +36,7 @@ def png_with_chunk(kind: bytes, data: bytes) -> bytes:
     """A valid PNG with one more ancillary chunk just before IEND."""
     png = image("PNG")
     iend = png.rindex(b"IEND") - 4
-    return png[:iend] + chunk(kind, data) + png[iend:]
+    return png[:iend] + png_chunk(kind, data) + png[iend:]
 
 
 def gif_js_polyglot() -> bytes:
@@ -72,23 +68,6 @@ REFUSED = {
 }
 
 
-def upload(client: FlaskClient, org_id: int, data: bytes, filename: str, mimetype: str) -> Any:
-    boundary = "----security-boundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="logo"; filename="{filename}"\r\n'
-            f"Content-Type: {mimetype}\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return client.post(
-        f"/staff/organizations/{org_id}/logo",
-        data=body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
-
-
 def served(client: FlaskClient) -> Any:
     response = client.get("/organizations/ACME/logo")
     assert response.status_code == 200
@@ -105,14 +84,14 @@ def test_payloads_inside_valid_images_are_dropped(
     sign_in(client, world.staff)
     data = ACCEPTED[name]()
     Image.open(io.BytesIO(data)).verify()  # the upload is a real image
-    response = upload(client, world.acme.id, data, "logo.png", "text/html")
+    response = upload_logo(client, world.acme.id, data, "logo.png", "text/html")
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     logo = served(client)
     assert logo.startswith(PNG_SIGNATURE)
     for needle in (b"<script", b"alert", b"<html", b"onload", b"xmpmeta", b"htMl", b"zTXt"):
         assert needle not in logo, needle
     assert Image.open(io.BytesIO(logo)).format == "PNG"
-    assert b"IEND" in logo and logo.endswith(chunk(b"IEND", b""))  # nothing after the image
+    assert b"IEND" in logo and logo.endswith(png_chunk(b"IEND", b""))  # nothing after the image
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
@@ -123,7 +102,7 @@ def test_polyglots_and_disguised_files_are_refused_and_nothing_changes(
     before_logo = served(client)
     before = snapshot(db)
     for filename, mimetype in (("logo.png", "image/png"), ("logo.gif", "image/gif")):
-        response = upload(client, world.acme.id, REFUSED[name](), filename, mimetype)
+        response = upload_logo(client, world.acme.id, REFUSED[name](), filename, mimetype)
         assert response.status_code == 400
         assert "not a PNG, JPEG or WebP" in response.get_data(as_text=True)
     assert changes(before, snapshot(db)) == []
@@ -143,9 +122,9 @@ def test_a_hostile_filename_is_neither_used_nor_reflected(
     # (A '"' would end the multipart header's quoted filename; browsers send it as %22.)
     hostile = ("'><script>alert(1)</script>.png", "../../../../etc/passwd", "logo.png\x00.html")
     for filename in hostile:
-        response = upload(client, world.acme.id, image("PNG"), filename, "image/png")
+        response = upload_logo(client, world.acme.id, image("PNG"), filename, "image/png")
         assert response.status_code == 302
-        bad = upload(client, world.acme.id, HTML, filename, "image/png")
+        bad = upload_logo(client, world.acme.id, HTML, filename, "image/png")
         assert bad.status_code == 400
         assert "<script>alert(1)</script>" not in bad.get_data(as_text=True)
     assert served(client).startswith(PNG_SIGNATURE)

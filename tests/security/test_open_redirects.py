@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.integrations.cybersource import sign
-from portal.models import BackgroundJob, JobState
+from portal.models import JobState
 from tests.security.conftest import (
     CLOSED_PORT,
     SecurityWorld,
@@ -30,6 +30,7 @@ from tests.security.conftest import (
     route_methods,
     sign_in,
 )
+from tests.support.factories import BackgroundJobFactory
 
 HOSTILE_TARGETS = [
     "https://evil.example/",
@@ -209,9 +210,8 @@ def test_job_retry_and_cancel_ignore_offsite_next(
 ) -> None:
     sign_in(client, world.staff)
     for target in HOSTILE_TARGETS:
-        failed = BackgroundJob(kind="system.ping", state=JobState.FAILED)
-        queued = BackgroundJob(kind="system.ping", state=JobState.QUEUED)
-        db.session.add_all([failed, queued])
+        failed = BackgroundJobFactory(state=JobState.FAILED)
+        queued = BackgroundJobFactory(state=JobState.QUEUED)
         db.session.commit()
         retried = client.post(f"/staff/jobs/{failed.id}/retry", data={"next": target})
         cancelled = client.post(f"/staff/jobs/{queued.id}/cancel", data={"next": target})
@@ -226,8 +226,7 @@ def test_job_retry_and_cancel_ignore_offsite_next(
 
 def test_job_forms_keep_own_next(client: FlaskClient, world: SecurityWorld, db: Any) -> None:
     sign_in(client, world.staff)
-    queued = BackgroundJob(kind="system.ping", state=JobState.QUEUED)
-    db.session.add(queued)
+    queued = BackgroundJobFactory(state=JobState.QUEUED)
     db.session.commit()
     back = client.post(f"/staff/jobs/{queued.id}/cancel", data={"next": "/staff/jobs?state=queued"})
     assert back.headers["Location"] == "/staff/jobs?state=queued"

@@ -6,6 +6,7 @@ portal itself would: real sockets, real HTTP parsing, nothing patched.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,14 @@ def live_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for "connection refused", then to start a service on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class DeferredApp:

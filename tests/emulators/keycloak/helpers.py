@@ -162,3 +162,13 @@ def password_token(
     return requests.post(
         f"{base_url}/realms/{realm}/protocol/openid-connect/token", data=data, timeout=10
     )
+
+
+def client_token(base_url: str, realm: str, client_id: str, secret: str) -> str:
+    """The access token a confidential client gets for itself (the client credentials grant)."""
+    return requests.post(
+        f"{base_url}/realms/{realm}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
+    ).json()["access_token"]

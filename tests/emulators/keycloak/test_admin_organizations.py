@@ -11,7 +11,7 @@ import requests
 from emulators.keycloak import create_app
 from tests.support.live_server import live_server
 
-from .helpers import AdminApi, password_token
+from .helpers import AdminApi, client_token, password_token
 
 JSON = {"Content-Type": "application/json"}
 
@@ -294,12 +294,7 @@ def test_auth_order_401_403_404(kc_base_url: str, kc_admin: AdminApi, kc_realm: 
         f"/{kc_realm}/clients",
         {"clientId": "weak", "secret": "weak-secret", "serviceAccountsEnabled": True},
     )
-    token = requests.post(
-        f"{kc_base_url}/realms/{kc_realm}/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=("weak", "weak-secret"),
-        timeout=10,
-    ).json()["access_token"]
+    token = client_token(kc_base_url, kc_realm, "weak", "weak-secret")
     weak = AdminApi(kc_base_url, token)
     assert weak.get(f"/{kc_realm}/organizations").status_code == 403
     missing = weak.get(f"/{kc_realm}/organizations/does-not-exist")
@@ -319,12 +314,7 @@ def test_auth_order_401_403_404(kc_base_url: str, kc_admin: AdminApi, kc_realm: 
         == 204
     )
     assert weak.get(f"/{kc_realm}/organizations").status_code == 403  # old token, old roles
-    token = requests.post(
-        f"{kc_base_url}/realms/{kc_realm}/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=("weak", "weak-secret"),
-        timeout=10,
-    ).json()["access_token"]
+    token = client_token(kc_base_url, kc_realm, "weak", "weak-secret")
     reader = AdminApi(kc_base_url, token)
     orgs = reader.get(f"/{kc_realm}/organizations").json()
     assert len(orgs) == 3
@@ -366,11 +356,6 @@ def test_26_6_mode_member_add_and_roles(kc_base_url_26_6: str) -> None:
         "errorMessage": "Domain acme.example is already linked to another organization in realm b2b-demo"
     }
     # the demo service account (manage-realm, manage-users, view-users) works in both modes
-    sa = requests.post(
-        f"{kc_base_url_26_6}/realms/b2b-demo/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=("b2b-portal", "demo-portal-secret"),
-        timeout=10,
-    ).json()["access_token"]
+    sa = client_token(kc_base_url_26_6, "b2b-demo", "b2b-portal", "demo-portal-secret")
     portal = AdminApi(kc_base_url_26_6, sa)
     assert portal.get(f"/b2b-demo/organizations/{globex['id']}/members").status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from .helpers import CALLBACK, AdminApi, password_token
+from .helpers import CALLBACK, AdminApi, client_token, password_token
 
 
 def test_realm_lifecycle(kc_base_url: str, kc_admin: AdminApi) -> None:
@@ -38,12 +38,7 @@ def test_realm_lifecycle(kc_base_url: str, kc_admin: AdminApi) -> None:
 
 
 def test_only_master_admins_create_realms(kc_base_url: str) -> None:
-    token = requests.post(
-        f"{kc_base_url}/realms/b2b-demo/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=("b2b-portal", "demo-portal-secret"),
-        timeout=10,
-    ).json()["access_token"]
+    token = client_token(kc_base_url, "b2b-demo", "b2b-portal", "demo-portal-secret")
     portal = AdminApi(kc_base_url, token)
     assert portal.post("", json={"realm": "nope"}).status_code == 403
     assert portal.get("/master").status_code == 403

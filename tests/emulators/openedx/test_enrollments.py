@@ -25,6 +25,28 @@ def _body(user: str | None, course: str = SOURCE_RUN, **extra: object) -> dict[s
     return body
 
 
+def _course_mode(slug: str, name: str, price: int) -> dict[str, object]:
+    """One of a course's modes as an enrollment's ``course_details`` lists it."""
+    return {
+        "slug": slug,
+        "name": name,
+        "min_price": price,
+        "suggested_prices": "",
+        "currency": "usd",
+        "expiration_datetime": None,
+        "description": None,
+        "sku": None,
+        "bulk_sku": None,
+    }
+
+
+def _set_run(edx_server: EdxEmulator, course: str, **fields: object) -> None:
+    """Change a course run in the emulator (its admin API), e.g. ``max_enrollments=1``."""
+    edx_server.session().patch(
+        f"{edx_server.url}/__emulator__/course_runs/{course}", json=fields, timeout=10
+    )
+
+
 def test_enroll_verified_success_body(
     edx_server: EdxEmulator, edx_lms: requests.Session, edx_register: Callable[..., str]
 ) -> None:
@@ -45,28 +67,8 @@ def test_enroll_verified_success_body(
             "course_end": "2030-12-31T00:00:00Z",
             "invite_only": False,
             "course_modes": [
-                {
-                    "slug": "audit",
-                    "name": "Audit",
-                    "min_price": 0,
-                    "suggested_prices": "",
-                    "currency": "usd",
-                    "expiration_datetime": None,
-                    "description": None,
-                    "sku": None,
-                    "bulk_sku": None,
-                },
-                {
-                    "slug": "verified",
-                    "name": "Verified Certificate",
-                    "min_price": 49,
-                    "suggested_prices": "",
-                    "currency": "usd",
-                    "expiration_datetime": None,
-                    "description": None,
-                    "sku": None,
-                    "bulk_sku": None,
-                },
+                _course_mode("audit", "Audit", 0),
+                _course_mode("verified", "Verified Certificate", 49),
             ],
             "pacing_type": "Self Paced",
         },
@@ -289,11 +291,7 @@ def test_closed_enrollment_with_and_without_force(
 def test_full_course(
     edx_server: EdxEmulator, edx_lms: requests.Session, edx_register: Callable[..., str]
 ) -> None:
-    edx_server.session().patch(
-        f"{edx_server.url}/__emulator__/course_runs/{OTHER_RUN}",
-        json={"max_enrollments": 1},
-        timeout=10,
-    )
+    _set_run(edx_server, OTHER_RUN, max_enrollments=1)
     assert _enroll(edx_server, edx_lms, _body(edx_register(), course=OTHER_RUN)).status_code == 200
     full = _enroll(edx_server, edx_lms, _body(edx_register(), course=OTHER_RUN))
     assert full.status_code == 400
@@ -372,11 +370,7 @@ def test_enrollments_list_is_cursor_paginated(
 def test_unenrollable_window_via_admin(
     edx_server: EdxEmulator, edx_lms: requests.Session, edx_register: Callable[..., str]
 ) -> None:
-    edx_server.session().patch(
-        f"{edx_server.url}/__emulator__/course_runs/{OTHER_RUN}",
-        json={"unenrollable_for_s": 60},
-        timeout=10,
-    )
+    _set_run(edx_server, OTHER_RUN, unenrollable_for_s=60)
     response = _enroll(edx_server, edx_lms, _body(edx_register(), course=OTHER_RUN))
     assert response.status_code == 400
     assert response.json() == {"message": f"No course '{OTHER_RUN}' found for enrollment"}

@@ -33,34 +33,28 @@ def _mode(slug: str, price: int, **extra: object) -> dict[str, object]:
     }
 
 
+def _seed_mode(slug: str, name: str, price: int) -> dict[str, object]:
+    """One of the seed run's modes as the emulator lists it."""
+    return {
+        "course_id": SOURCE_RUN,
+        "mode_slug": slug,
+        "mode_display_name": name,
+        "min_price": price,
+        "currency": "usd",
+        "expiration_datetime": None,
+        "expiration_datetime_is_explicit": False,
+        "description": None,
+        "sku": None,
+        "bulk_sku": None,
+    }
+
+
 def test_list_seed_modes(edx_server: EdxEmulator, edx_lms: requests.Session) -> None:
     response = edx_lms.get(_modes_url(edx_server, SOURCE_RUN), timeout=10)
     assert response.status_code == 200
     assert response.json() == [
-        {
-            "course_id": SOURCE_RUN,
-            "mode_slug": "audit",
-            "mode_display_name": "Audit",
-            "min_price": 0,
-            "currency": "usd",
-            "expiration_datetime": None,
-            "expiration_datetime_is_explicit": False,
-            "description": None,
-            "sku": None,
-            "bulk_sku": None,
-        },
-        {
-            "course_id": SOURCE_RUN,
-            "mode_slug": "verified",
-            "mode_display_name": "Verified Certificate",
-            "min_price": 49,
-            "currency": "usd",
-            "expiration_datetime": None,
-            "expiration_datetime_is_explicit": False,
-            "description": None,
-            "sku": None,
-            "bulk_sku": None,
-        },
+        _seed_mode("audit", "Audit", 0),
+        _seed_mode("verified", "Verified Certificate", 49),
     ]
 
 
