@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask import Response as FlaskResponse
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -35,6 +36,18 @@ def _render(status: int, message: str, title: str | None = None) -> tuple[Respon
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify(error=title, detail=message, status=status), status
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def plain_error(exc: HTTPException) -> FlaskResponse:
+    """The answer to a request the framework refused before routing (a ``Host`` it cannot use, for
+    one): no URL can be built for it, so no template with links; a small fixed page instead."""
+    status = exc.code or 400
+    title = TITLES.get(status, "Error")
+    page = (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
+        f"<h1>{title}</h1><p>Check the address you typed or followed, then try again.</p>"
+    )
+    return FlaskResponse(page, status=status, mimetype="text/html")
 
 
 def register(app: Flask) -> None:

@@ -27,9 +27,13 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, flash, redirect, request, session, url_for
+from flask import Response as FlaskResponse
+from flask.globals import request_ctx
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from portal.core.domain_errors import DomainError, NotFound
+from portal.core.errors import plain_error
 from portal.extensions import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +41,14 @@ _FLASHES = "_flashes"
 
 
 class PortalFlask(Flask):
+    def full_dispatch_request(self) -> FlaskResponse:
+        # A request refused while being bound to the URL map (werkzeug's BadHost: a Host with a
+        # label over 63 characters, say) has no URL adapter: every url_for, the error page's too,
+        # would fail. Answer it plainly, before any hook runs.
+        if request_ctx.url_adapter is None and isinstance(request.routing_exception, HTTPException):
+            return self.finalize_request(plain_error(request.routing_exception))
+        return super().full_dispatch_request()
+
     def dispatch_request(self) -> Response:
         flashes_before = list(session.get(_FLASHES, ()))
         try:
