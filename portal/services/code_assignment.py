@@ -143,6 +143,7 @@ def _send(
         "reminder": reminder,
         "managed": contract.membership_type is MembershipType.MANAGED,
         "expires_at": code.expires_at,
+        "email": code.assigned_email,
     }
     subject = (
         f"Reminder: your seat on {contract.name} is waiting"

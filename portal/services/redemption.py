@@ -28,6 +28,7 @@ from portal.models import (
     RedemptionType,
     SeatSource,
     User,
+    normalize_email,
     utcnow,
 )
 from portal.models.contracts import NotLive
@@ -160,16 +161,17 @@ def check_may_use(
     org: Organization,
     membership: Membership | None,
 ) -> None:
-    """This person and this code: a managed contract wants the organization's own sign-in, a
-    code is used once per person, and not beyond its uses."""
+    """This person and this code: an assigned code is its invitee's, a managed contract wants the
+    organization's own sign-in, a code is used once per person, and not beyond its uses."""
+    check_assigned_to(user, code, org)
     if contract.membership_type is MembershipType.MANAGED and (
         membership is None or not membership.through_sso
     ):
         raise refuse(
             "managed_needs_sso",
             f"{contract.name} is for {org.name} members who sign in "
-            f"with {org.name}'s own account. Sign out, then sign in with your "
-            f"{org.name} account and enter the code again.",
+            f"with {org.name}'s own account. Sign out, then sign in through "
+            f"{org.name}'s single sign-on (not with a password) and enter the code again.",
             403,
         )
     used_by_me = db.session.scalar(
@@ -195,6 +197,28 @@ def check_may_use(
             )
             + f". Ask {org.name}'s admin for your own code.",
             409,
+        )
+
+
+def check_assigned_to(user: User, code: EnrollmentCode, org: Organization) -> None:
+    """A code an org admin or staff assigned to an email address is that person's: only an
+    account with that verified email redeems it (b2b-rules 10). Unassigned codes are bearer codes."""
+    if code.assigned_email is None:
+        return
+    if normalize_email(user.email) != normalize_email(code.assigned_email):
+        raise refuse(
+            "code_assigned_to_other",
+            "This code was sent to someone else, so it works only for them. If it was meant "
+            f"for you, ask {org.name}'s admin to send a code to your address ({user.email}).",
+            403,
+        )
+    if not user.email_verified:
+        raise refuse(
+            "code_assigned_email_unverified",
+            f"This code was sent to {user.email}, and the sign-in has not confirmed that address "
+            "is yours yet. Confirm your email address with your sign-in provider, sign in again, "
+            "and enter the code again.",
+            403,
         )
 
 
