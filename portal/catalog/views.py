@@ -91,7 +91,7 @@ def _detail(template: str, name: str, lookup: Callable[[str, Visibility], Any], 
 
 @bp.get("/")
 def index() -> str:
-    return _listing("catalog/index.html", catalog.list_courses)
+    return _listing("catalog/index.html", catalog.list_offered_courses)
 
 
 @bp.get("/courses/<path:course_key>")

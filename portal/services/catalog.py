@@ -249,6 +249,27 @@ def list_courses(vis: Visibility, request: PageRequest) -> Page[CourseListing]:
     return replace(page, items=[CourseListing(c, runs.get(c.id, [])) for c in page.items])
 
 
+def _offered(vis: Visibility) -> ColumnElement[bool]:
+    """A course the catalog page lists: one with a run this request may see, or with no runs yet.
+    A course whose every run is restricted (a contract's course) or hidden is not listed: it would
+    be an entry with nothing to enroll in. Its own page stays (programs link to it), and the API
+    keeps ADR 27's rule and lists it."""
+    runs = select(CourseRun.id).where(CourseRun.course_id == Course.id)
+    return or_(~runs.exists(), runs.where(_run_filter(vis)).exists())
+
+
+def list_offered_courses(vis: Visibility, request: PageRequest) -> Page[CourseListing]:
+    """The catalog page's courses (``_offered``), each with its visible runs."""
+    offered = _offered(vis)
+    page = _page(
+        select(Course).where(offered).order_by(Course.title, Course.key),
+        select(func.count(Course.id)).where(offered),
+        request,
+    )
+    runs = _runs_by_course([c.id for c in page.items], vis)
+    return replace(page, items=[CourseListing(c, runs.get(c.id, [])) for c in page.items])
+
+
 def get_course(key: str, vis: Visibility) -> CourseListing | None:
     """The course itself is always returned (ADR 27 rule 5); its runs are filtered."""
     course = db.session.scalar(select(Course).where(Course.key == key))

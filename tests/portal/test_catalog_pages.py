@@ -64,9 +64,10 @@ def shown(html: str) -> set[str]:
 def test_index_lists_public_runs_only(client: FlaskClient, data: Catalog) -> None:
     html = page(client, "/catalog/")
     assert shown(html) == {PUBLIC}
-    # Every course is listed, with its visible runs; a course without any says so.
-    assert "Intro to Computing" in html and "Foundations of Data Science" in html
-    assert "offered to organizations" in html
+    # A course is listed with its visible runs; one whose runs are all restricted (or hidden) has
+    # nothing to enroll in and is not listed (issue 14). Staff asking for them see it.
+    assert "Intro to Computing" in html and "Foundations of Data Science" not in html
+    assert "offered to organizations" not in html
 
 
 @pytest.mark.parametrize(
@@ -269,3 +270,18 @@ def test_page_queries_are_bounded(
     small = measure()
     _grow(db)
     assert measure() == small
+
+
+def test_a_course_without_runs_yet_is_listed_one_with_only_restricted_runs_is_not(
+    client: FlaskClient, login_as: Callable[..., Any], data: Catalog, db: Any
+) -> None:
+    from tests.support.factories import CourseFactory
+
+    CourseFactory(key="OpenU+SOON", number="SOON", title="Coming Soon Course")
+    db.session.commit()
+    html = page(client, "/catalog/")
+    assert "Coming Soon Course" in html and "Foundations of Data Science" not in html
+    # Its own page stays, for the programs that link to it.
+    assert "Foundations of Data Science" in page(client, "/catalog/courses/B2B_SOURCE+DS.101x")
+    login_as("staff")
+    assert "Foundations of Data Science" in page(client, f"/catalog/?include_restricted={B2B}")
