@@ -96,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
         courseware,
         jobs_audit,
         organizations,
+        refunds,
     )
     from portal.staff.views import bp as staff_bp
 

@@ -40,6 +40,15 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     fulfilled_at: Mapped[dt.datetime | None]
+    # Why the portal closed this order while it was pending (access ended: b2b-rules section 10).
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    # "Paid, needs refund": a verified payment arrived that granted nothing, and why. The order is
+    # on the staff list while ``refund_due_at`` is set and ``refund_resolved_at`` is not.
+    refund_reason: Mapped[str | None] = mapped_column(Text)
+    refund_due_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    refund_resolved_at: Mapped[dt.datetime | None]
+    # How staff resolved it: "refunded", or "granted" (access given by hand).
+    refund_resolution: Mapped[str | None] = mapped_column(String(32))
 
     user: Mapped[User] = relationship()
     lines: Mapped[list[OrderLine]] = relationship(

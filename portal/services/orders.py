@@ -1,11 +1,18 @@
 """Orders (b2b-rules section 7): every grant of access to a run is an order, priced by the contract
 and the redeemed code. A zero total is fulfilled at once; a paid one waits for a verified payment.
 Fulfilment is idempotent: the order row is locked and only a pending order is fulfilled, so a
-repeated payment confirmation never enrolls twice."""
+repeated payment confirmation never enrolls twice.
+
+When access ends (b2b-rules section 10: a seat revoked, a contract or its organization deactivated or
+ended, a run closed) :func:`close_pending_orders` cancels the learner's open orders for it, under the
+contract lock. A paid order is fulfilled only after :func:`fulfilment_refusal` re-checks, under the
+same lock, that the seat, contract, organization and runs still allow it; a verified payment that
+grants nothing is kept and flagged "paid, needs refund" (:func:`flag_refund`) for staff."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -23,10 +30,15 @@ from portal.models import (
     Order,
     OrderLine,
     OrderState,
+    Organization,
+    Seat,
     User,
     utcnow,
 )
+from portal.models.contracts import NotLive
+from portal.services.access import available_contracts
 from portal.services.audit import record_event
+from portal.services.locks import lock_contract
 
 ZERO = Decimal("0.00")
 
@@ -175,3 +187,161 @@ def activate_enrollment(user: User, run_id: int, order: Order | None) -> Enrollm
         },
     )
     return enrollment
+
+
+# ------------------------------------------------------------------ when access ends (section 10)
+
+ACCESS_ENDED: dict[NotLive, str] = {
+    NotLive.ORGANIZATION_INACTIVE: "the organization {org} was deactivated",
+    NotLive.CONTRACT_INACTIVE: "the contract {contract} was deactivated",
+    NotLive.NOT_STARTED: "the contract {contract} has not started",
+    NotLive.ENDED: "the contract {contract} has ended",
+}
+
+
+def not_live_text(contract: Contract, org: Organization) -> str | None:
+    """Why ``contract`` gives no access now, in words for the audit log and staff, or None."""
+    reason = contract.not_live_reason(utcnow(), org)
+    if reason is None:
+        return None
+    return ACCESS_ENDED[reason].format(org=org.name, contract=contract.name)
+
+
+def close_pending_orders(
+    *,
+    contract_id: int | None = None,
+    organization_id: int | None = None,
+    user_id: int | None = None,
+    run_ids: Iterable[int] | None = None,
+    reason: str | None = None,
+    when_not_live: bool = False,
+) -> list[Order]:
+    """Cancel the pending orders that access ending leaves without a grant: those on the contract
+    (or on every contract of the organization), of one learner, or with a line for one of
+    ``run_ids``. Each order is cancelled with its reason and audited (actor, before, after).
+
+    ``when_not_live``: only on contracts not live now, the reason being why (``not_live_text``):
+    callers that may also reactivate or extend a contract call it after every change.
+
+    Takes each contract's lock (exclusive, in id order; the caller's own lock is kept), then the
+    order rows, the order a payment takes them in (``services.payments``), so a payment arriving
+    meanwhile either fulfilled the order first or finds it cancelled."""
+    db.session.flush()  # the caller's change first: locking re-reads the contract
+    if contract_id is not None:
+        contract_ids = [contract_id]
+    elif organization_id is not None:
+        contract_ids = list(
+            db.session.scalars(
+                select(Contract.id)
+                .where(Contract.organization_id == organization_id)
+                .order_by(Contract.id)
+            )
+        )
+    else:
+        raise ValueError("close_pending_orders needs a contract or an organization")
+    runs = None if run_ids is None else set(run_ids)
+    closed: list[Order] = []
+    for cid in contract_ids:
+        query = select(Order.id).where(Order.contract_id == cid, Order.state == OrderState.PENDING)
+        if user_id is not None:
+            query = query.where(Order.user_id == user_id)
+        if runs is not None:
+            query = query.where(
+                Order.id.in_(select(OrderLine.order_id).where(OrderLine.course_run_id.in_(runs)))
+            )
+        if db.session.scalar(query.limit(1)) is None:
+            continue
+        contract = lock_contract(cid)
+        why = reason
+        if when_not_live:
+            org = db.session.get(Organization, contract.organization_id)
+            assert org is not None
+            why = not_live_text(contract, org)
+            if why is None:
+                continue
+        for order in db.session.scalars(
+            select(Order)
+            .where(Order.id.in_(query))
+            .order_by(Order.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ):
+            if order.state is not OrderState.PENDING:
+                continue
+            cancel_pending(order, contract, why or "access ended")
+            closed.append(order)
+    db.session.flush()
+    return closed
+
+
+def cancel_pending(order: Order, contract: Contract, reason: str) -> None:
+    """Cancel one pending order, its row locked by the caller, because access ended."""
+    order.state = OrderState.CANCELLED
+    order.close_reason = reason
+    record_event(
+        "order.cancelled",
+        "order",
+        order.id,
+        organization_id=contract.organization_id,
+        before={"reference": order.reference, "state": OrderState.PENDING.value},
+        after={
+            "reference": order.reference,
+            "state": OrderState.CANCELLED.value,
+            "user_id": order.user_id,
+        },
+        reason=f"access ended: {reason}",
+    )
+
+
+def fulfilment_refusal(order: Order) -> str | None:
+    """Why the order may no longer be fulfilled, or None: the contract (and its organization) must
+    be live, the learner must still hold access to it (a seat not revoked, or the membership), and
+    each run must still be on the contract with enrollment open. The caller holds the contract
+    lock (as enrolling does), so none of it changes before the commit."""
+    contract = db.session.get(Contract, order.contract_id)
+    assert contract is not None
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+    not_live = not_live_text(contract, org)
+    if not_live is not None:
+        return not_live
+    user = db.session.get(User, order.user_id)
+    assert user is not None
+    if contract.id not in {c.id for c in available_contracts(user)}:
+        seat = db.session.scalar(
+            select(Seat).where(Seat.contract_id == contract.id, Seat.user_id == user.id)
+        )
+        if seat is not None and seat.revoked_at is not None:
+            return f"the learner's seat on {contract.name} was revoked"
+        return f"the learner no longer has access to {contract.name}"
+    now = utcnow()
+    for line in order.lines:
+        if line.course_run_id is None:
+            continue
+        run = db.session.get(CourseRun, line.course_run_id)
+        if run is None or run.contract_id != contract.id:
+            return f"a course of this order is no longer part of {contract.name}"
+        if run.enrollment_end is not None and now >= run.enrollment_end:
+            return f"enrollment in {run.title} has closed"
+    return None
+
+
+def flag_refund(order: Order, reason: str) -> None:
+    """A verified payment for ``order`` granted nothing: "paid, needs refund", with the reason,
+    until staff refund it or grant access by hand (``services.refunds``)."""
+    if order.refund_due_at is not None and order.refund_resolved_at is None:
+        order.refund_reason = f"{order.refund_reason}; then: {reason}"
+    else:
+        order.refund_reason = reason
+        order.refund_resolved_at = None
+        order.refund_resolution = None
+    order.refund_due_at = utcnow()
+    contract = db.session.get(Contract, order.contract_id)
+    record_event(
+        "order.refund_due",
+        "order",
+        order.id,
+        organization_id=contract.organization_id if contract else None,
+        after={"reference": order.reference, "state": order.state.value},
+        reason=reason,
+    )

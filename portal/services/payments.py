@@ -20,6 +20,13 @@ paid twice) does not grant anything: the money trail is kept (the Payment row) a
 ``payment.conflict`` flags it for staff, who refund it or enroll the learner by hand. The learner is
 told so in plain words. Nothing is ever granted twice or silently.
 
+**An approval for a pending order whose access ended** (b2b-rules section 10): fulfilment re-checks,
+under the contract lock that enrolling and revoking take (taken here before the order row, the order
+``orders.close_pending_orders`` takes them in), that the seat, contract, organization and runs still
+allow it. If not, the order is cancelled with the reason and nobody is enrolled
+(``payment.access_ended``). Either way the order is flagged "paid, needs refund"
+(``orders.flag_refund``) and listed for staff on ``/staff/refunds``.
+
 Every outcome writes an audit event ``payment.<outcome>``. Services flush; the caller commits.
 """
 
@@ -44,7 +51,14 @@ from portal.integrations.cybersource import (
 )
 from portal.models import Contract, Order, OrderState, Payment, PaymentDecision
 from portal.services.audit import record_event
-from portal.services.orders import close_order, fulfil_order
+from portal.services.locks import lock_contract
+from portal.services.orders import (
+    cancel_pending,
+    close_order,
+    flag_refund,
+    fulfil_order,
+    fulfilment_refusal,
+)
 
 PROVIDER = "cybersource"
 CHANNELS = ("return", "notification")
@@ -58,6 +72,7 @@ class PaymentOutcome(enum.StrEnum):
     REVIEW = "review"  # held for review; the order stays pending
     DUPLICATE = "duplicate"  # this transaction was handled before: nothing changed
     CONFLICT = "conflict"  # approved, but the order was no longer pending: recorded, not granted
+    ACCESS_ENDED = "access_ended"  # approved, but access had ended: cancelled, needs refund
     REFUSED = "refused"  # signed, but not for an order we can take it for (unknown, wrong amount)
     FORGED = "forged"  # not signed by CyberSource: nothing changed
 
@@ -72,6 +87,8 @@ class CheckoutState(enum.StrEnum):
     ERROR = "error"
     CANCELLED = "cancelled"
     CONFLICT = "conflict"
+    ACCESS_ENDED = "access_ended"  # paid after access ended: not enrolled, to be refunded
+    CLOSED = "closed"  # cancelled by the portal because access ended, before any payment
     REFUNDED = "refunded"
 
 
@@ -200,7 +217,17 @@ def handle_response(fields: Mapping[str, str], *, channel: str) -> Outcome:
     except ForgedMessage as exc:
         return _forged(fields, channel, exc)
     reference = signed["req_reference_number"]
-    order = db.session.scalar(select(Order).where(Order.reference == reference).with_for_update())
+    # The contract lock first (shared, as enrolling takes it), then the order row: the order in
+    # which revoking a seat or closing a contract takes them, so neither waits on the other twice.
+    contract_id = db.session.scalar(select(Order.contract_id).where(Order.reference == reference))
+    if contract_id is not None:
+        lock_contract(contract_id, shared=True)
+    order = db.session.scalar(
+        select(Order)
+        .where(Order.reference == reference)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if order is None:
         return _refuse(channel, signed, f"no order has the reference {reference[:64]!r}")
     checked = _check(signed, order)
@@ -302,7 +329,7 @@ def _record(order: Order, signed: Mapping[str, str], checked: _Checked, channel:
 
 def _apply(order: Order, decision: PaymentDecision, message: str) -> PaymentOutcome:
     if decision is PaymentDecision.ACCEPT:
-        return PaymentOutcome.ACCEPTED if fulfil_order(order.id) else PaymentOutcome.CONFLICT
+        return _accept(order)
     if decision is PaymentDecision.REVIEW:
         return PaymentOutcome.REVIEW
     if decision is PaymentDecision.CANCEL:
@@ -310,6 +337,32 @@ def _apply(order: Order, decision: PaymentDecision, message: str) -> PaymentOutc
         return PaymentOutcome.CANCELLED
     close_order(order.id, OrderState.DECLINED, message or f"payment {decision.value.lower()}")
     return PaymentOutcome.ERROR if decision is PaymentDecision.ERROR else PaymentOutcome.DECLINED
+
+
+def _accept(order: Order) -> PaymentOutcome:
+    """A verified approval: fulfil the order if it is pending and still allowed; otherwise grant
+    nothing, keep the payment, and flag the order "paid, needs refund" with the reason."""
+    if order.state is OrderState.PENDING:
+        refusal = fulfilment_refusal(order)
+        if refusal is None:
+            if fulfil_order(order.id):
+                return PaymentOutcome.ACCEPTED
+        else:
+            contract = db.session.get(Contract, order.contract_id)
+            assert contract is not None
+            cancel_pending(order, contract, refusal)
+            flag_refund(order, f"paid after access ended: {refusal}")
+            return PaymentOutcome.ACCESS_ENDED
+    flag_refund(order, _conflict_reason(order))
+    return PaymentOutcome.CONFLICT
+
+
+def _conflict_reason(order: Order) -> str:
+    if order.state is OrderState.FULFILLED:
+        return "paid again for an order already paid and fulfilled"
+    if order.close_reason:
+        return f"paid after the order was cancelled because access ended: {order.close_reason}"
+    return f"paid after the order was {order.state.value}"
 
 
 def checkout_state(order: Order) -> CheckoutState:
@@ -325,9 +378,9 @@ def checkout_state(order: Order) -> CheckoutState:
         return CheckoutState.REFUNDED
     if order.state in (OrderState.DECLINED, OrderState.CANCELLED):
         if PaymentDecision.ACCEPT in decisions:
-            return CheckoutState.CONFLICT
+            return CheckoutState.ACCESS_ENDED if order.close_reason else CheckoutState.CONFLICT
         if order.state is OrderState.CANCELLED:
-            return CheckoutState.CANCELLED
+            return CheckoutState.CLOSED if order.close_reason else CheckoutState.CANCELLED
         if decisions and decisions[0] is PaymentDecision.ERROR:
             return CheckoutState.ERROR
         return CheckoutState.DECLINED

@@ -2,8 +2,8 @@
 staff or an org admin, recorded with actor and reason.
 
 Revoking ends the learner's enrollments in the contract's runs (here at once, in edX by a job) so
-one seat never serves two people, and on a seat-limited code contract a fresh one-time code stands
-for the freed seat. Org admins may revoke only where the contract allows it; seats of ``auto``
+one seat never serves two people, cancels their pending orders for it (b2b-rules section 10), and
+on a seat-limited code contract a fresh one-time code stands for the freed seat. Org admins may revoke only where the contract allows it; seats of ``auto``
 contracts come with SSO membership and are not revoked here (remove the membership instead).
 """
 
@@ -21,6 +21,7 @@ from portal.services import seat_codes as code_service
 from portal.services.audit import record_event
 from portal.services.enrollment import deactivate_enrollment
 from portal.services.locks import lock_contract
+from portal.services.orders import close_pending_orders
 
 MAX_REASON = 500
 
@@ -95,6 +96,10 @@ def revoke_seat(contract_id: int, seat_id: int, reason: str, *, actor: User) -> 
             enrollment, organization_id=contract.organization_id, reason="seat revoked"
         )
         ended += 1
+    # Their open orders for the contract close too: a payment arriving later enrolls nobody.
+    close_pending_orders(
+        contract_id=contract.id, user_id=seat.user_id, reason="the learner's seat was revoked"
+    )
     db.session.flush()
     record_event(
         "seat.revoked",

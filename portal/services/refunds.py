@@ -1,0 +1,187 @@
+"""Paid, needs refund (b2b-rules section 10): a verified payment that granted nothing (it arrived
+after access ended, or for an order already closed or paid) waits here for staff, who either mark it
+refunded or grant the access by hand: a staff seat (``SeatSource.STAFF``, under the contract lock,
+within the seat limit) and the order's enrollments, with their edX jobs. Every step is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, select
+
+from portal.core.domain_errors import Conflict, DomainError, NotFound
+from portal.core.pagination import Page, paginate
+from portal.extensions import db
+from portal.models import (
+    Contract,
+    CourseRun,
+    Order,
+    OrderState,
+    Organization,
+    SeatSource,
+    User,
+    utcnow,
+)
+from portal.services.audit import record_event
+from portal.services.locks import lock_contract
+from portal.services.orders import activate_enrollment, not_live_text
+from portal.services.seats import ContractFull, claim_seat
+
+REFUNDED = "refunded"
+GRANTED = "granted"
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    reference: str
+    learner: str
+    learner_email: str
+    contract: str
+    organization: str
+    amount: Decimal
+    currency: str
+    state: str
+    reason: str
+    due_at: dt.datetime
+    grantable: bool
+
+
+def refund_due() -> ColumnElement[bool]:
+    """An order on the list: flagged, not yet resolved."""
+    return Order.refund_due_at.is_not(None) & Order.refund_resolved_at.is_(None)
+
+
+def refunds_page(page: int) -> Page[RefundRow]:
+    """The orders waiting for a refund, newest first."""
+    query = (
+        select(Order, User, Contract, Organization)
+        .join(User, User.id == Order.user_id)
+        .join(Contract, Contract.id == Order.contract_id)
+        .join(Organization, Organization.id == Contract.organization_id)
+        .where(refund_due())
+        .order_by(Order.refund_due_at.desc(), Order.id.desc())
+    )
+    rows = paginate(query, page)
+    rows.items = [
+        RefundRow(
+            reference=order.reference,
+            learner=user.name or user.email,
+            learner_email=user.email,
+            contract=contract.name,
+            organization=org.name,
+            amount=order.total,
+            currency=order.currency,
+            state=order.state.value,
+            reason=order.refund_reason or "",
+            due_at=order.refund_due_at,
+            grantable=order.state is not OrderState.FULFILLED,
+        )
+        for order, user, contract, org in rows.items
+    ]
+    return rows
+
+
+def _due_order(reference: str) -> Order:
+    order = db.session.scalar(
+        select(Order)
+        .where(Order.reference == reference[:64])
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound("No order has that reference.")
+    if order.refund_due_at is None or order.refund_resolved_at is not None:
+        raise Conflict(f"Order {order.reference} is not waiting for a refund.")
+    return order
+
+
+def _before(order: Order) -> dict[str, object]:
+    return {
+        "reference": order.reference,
+        "state": order.state.value,
+        "refund_reason": order.refund_reason,
+    }
+
+
+def mark_refunded(reference: str) -> Order:
+    """Staff refunded the payment (in CyberSource): the order leaves the list, as refunded."""
+    contract_id = db.session.scalar(select(Order.contract_id).where(Order.reference == reference))
+    if contract_id is None:
+        raise NotFound("No order has that reference.")
+    contract = lock_contract(contract_id)
+    order = _due_order(reference)
+    before = _before(order)
+    if order.state is not OrderState.FULFILLED:  # paid twice: the order itself stays fulfilled
+        order.state = OrderState.REFUNDED
+    order.refund_resolved_at = utcnow()
+    order.refund_resolution = REFUNDED
+    db.session.flush()
+    record_event(
+        "order.refunded",
+        "order",
+        order.id,
+        organization_id=contract.organization_id,
+        before=before,
+        after={"reference": order.reference, "state": order.state.value, "refund": REFUNDED},
+    )
+    return order
+
+
+def grant_access(reference: str) -> Order:
+    """Give the learner what the order bought, by hand: a staff seat on the contract (within its
+    seat limit, under the contract lock) and the order's enrollments, each with its edX job."""
+    contract_id = db.session.scalar(select(Order.contract_id).where(Order.reference == reference))
+    if contract_id is None:
+        raise NotFound("No order has that reference.")
+    contract = lock_contract(contract_id)
+    order = _due_order(reference)
+    if order.state is OrderState.FULFILLED:
+        raise Conflict(f"Order {order.reference} was fulfilled already: refund the payment.")
+    org = db.session.get(Organization, contract.organization_id)
+    assert org is not None
+    not_live = not_live_text(contract, org)
+    if not_live is not None:
+        raise DomainError(
+            f"Access can't be granted: {not_live}. Reactivate or extend it first, or refund.",
+            code="contract_not_live",
+        )
+    run_ids = [line.course_run_id for line in order.lines if line.course_run_id is not None]
+    runs = list(db.session.scalars(select(CourseRun).where(CourseRun.id.in_(run_ids))))
+    if len(runs) != len(run_ids) or any(run.contract_id != contract.id for run in runs):
+        raise DomainError(
+            f"A course of order {order.reference} is no longer part of {contract.name}: refund it.",
+            code="run_removed",
+        )
+    user = db.session.get(User, order.user_id)
+    assert user is not None
+    before = _before(order)
+    try:
+        seat, claimed = claim_seat(contract, user, SeatSource.STAFF)
+    except ContractFull as exc:
+        raise Conflict(f"{exc.message} Raise the seat limit first, or refund.") from exc
+    for run_id in run_ids:
+        activate_enrollment(user, run_id, order)
+    now = utcnow()
+    order.state = OrderState.FULFILLED
+    order.fulfilled_at = now
+    order.refund_resolved_at = now
+    order.refund_resolution = GRANTED
+    db.session.flush()
+    record_event(
+        "order.access_granted",
+        "order",
+        order.id,
+        organization_id=contract.organization_id,
+        before=before,
+        after={
+            "reference": order.reference,
+            "state": order.state.value,
+            "refund": GRANTED,
+            "seat_id": seat.id,
+            "seat_claimed": claimed,
+            "runs": [run.course_key for run in runs],
+        },
+    )
+    return order

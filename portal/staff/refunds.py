@@ -1,0 +1,59 @@
+"""Staff page "Paid, needs refund" (b2b-rules section 10): verified payments that enrolled nobody,
+with the reason; staff mark one refunded or grant the access by hand (``services.refunds``)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from portal.core.access import staff_required
+from portal.core.forms import PortalForm
+from portal.core.pagination import requested_page
+from portal.core.unit_of_work import refusals_redirect_to
+from portal.services import refunds as refund_service
+from portal.staff.contract_forms import ConfirmForm
+from portal.staff.views import bp
+
+__all__ = ["bp"]
+
+
+@bp.get("/refunds")
+@staff_required
+def refunds() -> str:
+    return render_template(
+        "staff/refunds/list.html",
+        orders=refund_service.refunds_page(requested_page(request.args)),
+        form=PortalForm(),
+    )
+
+
+def _confirmed() -> bool:
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        return True
+    flash("Tick the box to confirm.", "error")
+    return False
+
+
+@bp.post("/refunds/<reference>/refunded")
+@staff_required
+@refusals_redirect_to("staff.refunds")
+def refund_mark(reference: str) -> Response:
+    if _confirmed():
+        order = refund_service.mark_refunded(reference)
+        flash(f"Order {order.reference} is marked refunded.", "success")
+    return redirect(url_for("staff.refunds"))
+
+
+@bp.post("/refunds/<reference>/grant")
+@staff_required
+@refusals_redirect_to("staff.refunds")
+def refund_grant(reference: str) -> Response:
+    if _confirmed():
+        order = refund_service.grant_access(reference)
+        flash(
+            f"Access granted for order {order.reference}: a staff seat and its enrollments "
+            "(edX follows in a moment).",
+            "success",
+        )
+    return redirect(url_for("staff.refunds"))
