@@ -74,6 +74,9 @@ class Settings:
     keycloak_client_secret: str = "demo-portal-secret"  # noqa: S105 - the emulator's documented demo secret
     keycloak_staff_role: str = "portal-staff"
     keycloak_org_scope: str = "organization:*"
+    # The long-running worker pulls Keycloak's organizations (and their linked identity providers)
+    # this often; 0 turns the scheduled sync off.
+    keycloak_org_sync_interval_seconds: float = 3600.0
     openedx_lms_url: str = "http://127.0.0.1:8190"
     openedx_studio_url: str = "http://127.0.0.1:8190"
     openedx_client_id: str = "b2b-portal"

@@ -1,4 +1,5 @@
-"""``/admin/realms/{r}/client-scopes``: read scopes and edit mapper config (organization options)."""
+"""``/admin/realms/{r}/client-scopes``: read scopes, add mappers (e.g. the ``identity_provider``
+session-note mapper of keycloak.md section 9) and edit mapper config (organization options)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from flask import Blueprint
 from werkzeug.wrappers import Response
 
 from .admin_auth import admin_call, manage_clients, view_clients
-from .http_utils import bad_json, empty, fail, json_response, read_json
-from .models import ClientScope, ProtocolMapper, Realm
+from .http_utils import bad_json, base_url, empty, fail, json_response, read_json
+from .models import ClientScope, ProtocolMapper, Realm, new_id
 from .representations import client_scope_rep
 from .seed import ImportProblem, string_map
 
@@ -57,6 +58,34 @@ def get_scope(realm_name: str, scope_id: str) -> Response:
 def list_mappers(realm_name: str, scope_id: str) -> Response:
     realm, _ = admin_call(realm_name, view_clients)
     return json_response([_mapper_rep(m) for m in _scope(realm, scope_id).mappers])
+
+
+@bp.post(SCOPES + "/<scope_id>/protocol-mappers/models")
+def add_mapper(realm_name: str, scope_id: str) -> Response:
+    """Add a protocol mapper (``{"name","protocol","protocolMapper","config"}``): 201 with its
+    ``Location``; 409 when the scope already has a mapper of that name."""
+    realm, _ = admin_call(realm_name, manage_clients)
+    scope = _scope(realm, scope_id)
+    present, body = read_json()
+    if not present or not isinstance(body, dict):
+        bad_json()
+    name, kind = body.get("name"), body.get("protocolMapper")
+    if not isinstance(name, str) or not name or not isinstance(kind, str) or not kind:
+        fail(400, {"errorMessage": "Mapper name and protocolMapper are required"})
+    if any(m.name == name for m in scope.mappers):
+        fail(409, {"errorMessage": f"Protocol mapper exists with same name: {name}"})
+    try:
+        config = string_map(body.get("config") or {}, "config")
+    except ImportProblem:
+        bad_json()
+    mapper = ProtocolMapper(id=new_id(), name=name, protocol_mapper=kind, config=config)
+    scope.mappers.append(mapper)
+    response = empty(201)
+    response.headers["Location"] = (
+        f"{base_url()}/admin/realms/{realm.name}/client-scopes/{scope.id}"
+        f"/protocol-mappers/models/{mapper.id}"
+    )
+    return response
 
 
 @bp.get(SCOPES + "/<scope_id>/protocol-mappers/models/<mapper_id>")

@@ -2,6 +2,8 @@
 
 No real identity provider is contacted. Continuing signs in the user whose email was typed; an
 unknown email becomes a new MANAGED member, as a first broker login through the organization's IdP.
+The login's user session carries the ``identity_provider`` and ``identity_provider_identity``
+notes, which an ``oidc-usersessionmodel-note-mapper`` copies into the tokens (keycloak.md section 9).
 """
 
 from __future__ import annotations
@@ -77,4 +79,6 @@ def broker_endpoint(realm_name: str, alias: str) -> Response:
     org = realm.organizations.get(idp.organization_id or "")
     if org is not None and user.id not in org.members:
         org.members[user.id] = "MANAGED"
-    return finish_login(realm, flow, user, org.id if org else None)
+    link = next(f for f in user.federated if f.identity_provider == alias)
+    notes = {"identity_provider": alias, "identity_provider_identity": link.user_name}
+    return finish_login(realm, flow, user, org.id if org else None, notes)

@@ -143,8 +143,21 @@ def issue_code(
     return response
 
 
-def finish_login(realm: Realm, flow: LoginFlow, user: User, org_pin: str | None) -> Response:
-    """The user is authenticated: (re)use the SSO session and send the code to the client."""
+BROKER_NOTES = ("identity_provider", "identity_provider_identity")
+
+
+def finish_login(
+    realm: Realm,
+    flow: LoginFlow,
+    user: User,
+    org_pin: str | None,
+    notes: dict[str, str] | None = None,
+) -> Response:
+    """The user is authenticated: (re)use the SSO session and send the code to the client.
+
+    ``notes`` are the user-session notes this authentication sets: a brokered login passes
+    ``identity_provider`` and ``identity_provider_identity``; a password login passes none, and
+    re-authenticating with a password drops the notes of an earlier brokered login."""
     session = sso_session(realm)
     now = store().now()
     if session is None or session.user_id != user.id:
@@ -152,6 +165,9 @@ def finish_login(realm: Realm, flow: LoginFlow, user: User, org_pin: str | None)
     else:
         session.auth_time = now
         session.last_refresh = now
+    for name in BROKER_NOTES:
+        session.notes.pop(name, None)
+    session.notes.update(notes or {})
     session.clients[flow.client_id] = ClientSession(flow.client_id, org_pin)
     realm.flows.pop(flow.tab_id, None)
     return issue_code(realm, flow.params, flow.client_id, session, "1")

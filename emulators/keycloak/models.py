@@ -165,6 +165,9 @@ class UserSession:
     clients: dict[str, ClientSession] = field(default_factory=dict)
     ip_address: str = "127.0.0.1"
     active: bool = True
+    # Keycloak's user-session notes: a brokered login sets ``identity_provider`` (the alias of the
+    # identity provider used) and ``identity_provider_identity``; a password login sets neither.
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,7 +12,13 @@ from .http_utils import issuer, json_response, store
 from .jwt_codec import verify
 from .models import Realm
 from .oidc_common import realm_or_404
-from .scopes import organization_claim, parse_org_scope, resolve, split_scope
+from .scopes import (
+    organization_claim,
+    parse_org_scope,
+    resolve,
+    session_note_claims,
+    split_scope,
+)
 from .sessions import active_session, end_session
 from .tokens import check_access_token, profile_claims
 
@@ -216,6 +222,8 @@ def userinfo(realm_name: str) -> Response:
     org = organization_claim(store(), realm, user, scopes.organization, pin)
     if org is not None and org.userinfo:
         body[org.name] = org.value
+    notes = session.notes if session is not None else {}
+    body.update({n.name: n.value for n in session_note_claims(realm, scopes, notes) if n.userinfo})
     response = json_response(body)
     response.headers["Content-Type"] = "application/json"
     return response

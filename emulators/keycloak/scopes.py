@@ -115,6 +115,50 @@ def organization_mapper(realm: Realm) -> ProtocolMapper | None:
     return None
 
 
+NOTE_MAPPER_TYPE = "oidc-usersessionmodel-note-mapper"
+
+
+@dataclass(frozen=True)
+class NoteClaim:
+    name: str
+    value: str
+    id_token: bool
+    access_token: bool
+    userinfo: bool
+    introspection: bool
+
+
+def session_note_claims(realm: Realm, scopes: Scopes, notes: dict[str, str]) -> list[NoteClaim]:
+    """The claims of the ``oidc-usersessionmodel-note-mapper`` mappers in the applied client
+    scopes: each copies one user-session note (``user.session.note``) into ``claim.name``; a note
+    the session does not have (a password login has no ``identity_provider``) gives no claim."""
+    claims = []
+    for scope in realm.client_scopes.values():
+        if scope.name not in scopes.applied:
+            continue
+        for mapper in scope.mappers:
+            if mapper.protocol_mapper != NOTE_MAPPER_TYPE:
+                continue
+            config = mapper.config
+            note = config.get("user.session.note", "")
+            value = notes.get(note) if note else None
+            if value is None:
+                continue
+            id_token = config.get("id.token.claim", "true") == "true"
+            claims.append(
+                NoteClaim(
+                    name=config.get("claim.name") or note,
+                    value=value,
+                    id_token=id_token,
+                    access_token=config.get("access.token.claim", "true") == "true",
+                    userinfo=config.get("userinfo.token.claim", "true" if id_token else "false")
+                    == "true",
+                    introspection=config.get("introspection.token.claim", "true") == "true",
+                )
+            )
+    return claims
+
+
 @dataclass(frozen=True)
 class OrgClaim:
     name: str

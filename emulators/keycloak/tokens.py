@@ -12,7 +12,7 @@ from .http_utils import issuer, store
 from .jwt_codec import sign_hs512, sign_rs256, verify
 from .keys import b64url
 from .models import Client, Realm, User, UserSession, new_id
-from .scopes import Scopes, organization_claim
+from .scopes import NoteClaim, Scopes, organization_claim, session_note_claims
 from .sessions import active_session, session_expiry
 
 
@@ -86,6 +86,12 @@ def _org_claim(grant: Grant) -> Any:
     )
 
 
+def _note_claims(grant: Grant) -> list[NoteClaim]:
+    if grant.session is None:
+        return []
+    return session_note_claims(grant.realm, grant.scopes, grant.session.notes)
+
+
 def build_access_token(grant: Grant, now: int) -> tuple[str, dict[str, Any]]:
     realm, client, user, session = grant.realm, grant.client, grant.user, grant.session
     claims: dict[str, Any] = {"exp": now + access_lifespan(realm, client), "iat": now}
@@ -115,6 +121,7 @@ def build_access_token(grant: Grant, now: int) -> tuple[str, dict[str, Any]]:
     org = _org_claim(grant)
     if org is not None and org.access_token:
         claims[org.name] = org.value
+    claims.update({n.name: n.value for n in _note_claims(grant) if n.access_token})
     return sign_rs256(claims, store().keys(realm)), claims
 
 
@@ -143,6 +150,7 @@ def build_id_token(grant: Grant, access_token: str, now: int) -> str:
     org = _org_claim(grant)
     if org is not None and org.id_token:
         claims[org.name] = org.value
+    claims.update({n.name: n.value for n in _note_claims(grant) if n.id_token})
     return sign_rs256(claims, store().keys(realm))
 
 

@@ -7,6 +7,7 @@ import threading
 import click
 from flask import current_app
 
+from portal.cli.scheduled import record_due_work, start_scheduler_thread
 from portal.cli.unit_of_work import as_cli, refusals
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
@@ -23,6 +24,8 @@ def worker_command(burst: bool, sweep_interval: float) -> None:
         click.echo("JOB_RUNNER=inline: running due jobs in this process.")
         stop = threading.Event()
         while True:
+            if not burst:
+                record_due_work()
             sweep()
             if burst or stop.wait(sweep_interval):
                 return
@@ -39,6 +42,7 @@ def _run_rq_worker(burst: bool, sweep_interval: float) -> None:
     stop = threading.Event()
     if not burst:
         start_sweeper_thread(app, sweep_interval, stop)
+        start_scheduler_thread(app, sweep_interval, stop)
     worker = PortalWorker([settings.job_queue], connection=redis_connection(), app=app)
     # RQ forks its scheduler: let it inherit no database connection, and not outlive the worker.
     db.engine.dispose()

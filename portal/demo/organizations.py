@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -12,14 +13,19 @@ from portal.extensions import db
 from portal.models import Contract, EnrollmentCode, MembershipType, Organization
 from portal.services.codes import generate_codes
 
-# Keycloak ids of the demo realm's organizations (emulators/keycloak/realms/demo-realm.json).
-ORGANIZATIONS = [
+# Keycloak ids of the demo realm's organizations (emulators/keycloak/realms/demo-realm.json), and
+# the identity providers linked to them there: Acme's own ``acme-idp`` is what its managed contract
+# (Acme Leadership Circle) checks a login against. Ada (learner@acme.example) is sent through it and
+# passes; Alan (learner@globex.example) signs in with a password and is refused, and stays refused
+# once staff add him to Acme (pushed to Keycloak as an UNMANAGED member, so Acme enters his claim).
+ORGANIZATIONS: list[dict[str, Any]] = [
     {
         "key": "ACME",
         "name": "Acme Corporation",
         "description": "Manufacturing and logistics; staff sign in with Acme's own identity provider.",
         "keycloak_id": "0a000000-0000-4000-8000-00000000ac01",
         "keycloak_alias": "acme",
+        "idp_aliases": ["acme-idp"],
     },
     {
         "key": "GLOBEX",
@@ -27,6 +33,7 @@ ORGANIZATIONS = [
         "description": "A university buying seats for its students, handed out as codes.",
         "keycloak_id": "0a000000-0000-4000-8000-00000000ac02",
         "keycloak_alias": "globex",
+        "idp_aliases": [],
     },
 ]
 
@@ -57,7 +64,10 @@ def seed_organizations(created: Created) -> dict[str, Organization]:
             description=spec["description"],
             keycloak_id=spec["keycloak_id"],
             keycloak_alias=spec["keycloak_alias"],
+            idp_aliases=spec["idp_aliases"],
         )
+        if new or not org.idp_aliases:
+            org.idp_aliases = list(spec["idp_aliases"])
         orgs[spec["key"]] = org
         tally(created, "organizations", new)
     return orgs

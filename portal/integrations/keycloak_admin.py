@@ -162,6 +162,44 @@ class KeycloakAdminClient:
             raise KeycloakAdminError("Keycloak created the organization but sent no Location")
         return org_id
 
+    def organization_identity_providers(self, org_id: str) -> list[str]:
+        """The aliases of the identity providers linked to an organization (keycloak.md section
+        9); an organization Keycloak no longer has links none."""
+        response = self._call("GET", f"organizations/{_quote(org_id)}/identity-providers")
+        if response.status_code == 404:
+            return []
+        if response.status_code != 200:
+            raise self._fail(response, "list an organization's identity providers")
+        idps = self._json(response, "list an organization's identity providers")
+        if not isinstance(idps, list):
+            raise KeycloakAdminError("Keycloak's identity provider list is not a list")
+        return sorted(
+            {
+                str(i["alias"])
+                for i in idps
+                if isinstance(i, dict) and isinstance(i.get("alias"), str)
+            }
+        )
+
+    def iter_members(self, org_id: str) -> Iterator[dict[str, Any]]:
+        """Every member of an organization with its ``membershipType`` (MANAGED: provisioned by
+        the organization's identity provider; UNMANAGED: added by an admin, an invitation or the
+        admin API), paged explicitly."""
+        first = 0
+        while True:
+            response = self._call(
+                "GET", f"organizations/{_quote(org_id)}/members", first=first, max=PAGE_SIZE
+            )
+            if response.status_code != 200:
+                raise self._fail(response, "list an organization's members")
+            page = self._json(response, "list an organization's members")
+            if not isinstance(page, list):
+                raise KeycloakAdminError("Keycloak's member list is not a list")
+            yield from (member for member in page if isinstance(member, dict))
+            if len(page) < PAGE_SIZE:
+                return
+            first += PAGE_SIZE
+
     # -- users and members ------------------------------------------------------------------
 
     def find_user_by_email(self, email: str) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     ColumnElement,
     ForeignKey,
@@ -14,6 +15,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
@@ -41,6 +44,9 @@ class Organization(Base):
     logo_updated_at: Mapped[dt.datetime | None]
     keycloak_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     keycloak_alias: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The aliases of the identity providers Keycloak links to this organization (its own sign-in),
+    # read from the admin API when it is linked, pulled or re-synced, so a login needs no admin call.
+    idp_aliases: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -72,6 +78,11 @@ class Membership(Base):
     )
     # Kept across logins until the organization shows up in the token's claim (b2b-rules section 2).
     keep_until_seen: Mapped[bool] = mapped_column(default=False)
+    # What Keycloak says about the credentials: this member's last login came through one of the
+    # organization's linked identity providers (the token's ``identity_provider`` claim), or
+    # Keycloak's member record says ``MANAGED`` (provisioned by that provider). Set at login and by
+    # the re-sync jobs; a password login and a member the portal pushed (``UNMANAGED``) clear it.
+    managed_by_idp: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_manager: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -80,13 +91,14 @@ class Membership(Base):
 
     @hybrid_property
     def through_sso(self) -> bool:
-        """Confirmed by the organization's own sign-in: Keycloak's claim has listed the organization
-        (an SSO membership, or a kept one since seen). A code redeemer or a hand-added member still
-        waiting for Keycloak (*keep until seen*) is not, so a ``managed`` contract is not theirs
-        (b2b-rules section 3). The same rule in SQL."""
-        return not self.keep_until_seen
+        """Confirmed by the organization's own credentials, as Keycloak records them: the login came
+        through an identity provider linked to the organization, or Keycloak lists the member as
+        ``MANAGED`` (``managed_by_idp``). Being in the token's ``organization`` claim is not enough:
+        Keycloak lists hand-added members and the code redeemers the portal pushes there too, so a
+        ``managed`` contract is not theirs (b2b-rules section 3). The same rule in SQL."""
+        return bool(self.managed_by_idp)
 
     @through_sso.inplace.expression
     @classmethod
     def _through_sso_expression(cls) -> ColumnElement[bool]:
-        return cls.keep_until_seen.is_(False)
+        return cls.managed_by_idp.is_(True)

@@ -28,6 +28,7 @@ from portal.models import (
 )
 from portal.services.audit import record_event
 from portal.services.jobs import start_job
+from portal.services.orders import close_pending_orders
 
 # The staff console's pages call these through this module (``services.organizations``).
 
@@ -146,6 +147,7 @@ def set_active(org: Organization, active: bool) -> None:
         before=before,
         after={"active": active},
     )
+    close_pending_orders(organization_id=org.id, when_not_live=True)  # b2b-rules 10
 
 
 def request_keycloak_link(org: Organization, alias: str) -> BackgroundJob:

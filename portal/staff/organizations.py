@@ -292,6 +292,25 @@ def create_in_keycloak(org_id: int) -> Response:
     return _detail(org.id)
 
 
+@bp.post("/organizations/<int:org_id>/keycloak/resync")
+@staff_required
+def resync_organization(org_id: int) -> Response:
+    """Re-read the organization's members (with their membershipType) and linked identity
+    providers from Keycloak, in a job, and reconcile every membership."""
+    org = _organization(org_id)
+    if not org.keycloak_id:
+        flash(f"{org.name} is not linked to Keycloak; link it first.", "info")
+        return _detail(org.id)
+    job = start_job(
+        JobKind.KEYCLOAK_RESYNC_ORGANIZATION,
+        {"organization_id": org.id},
+        about=("organization", org.id),
+        organization_id=org.id,
+    )
+    flash_queued(job, f"Re-syncing {org.name}'s members from Keycloak")
+    return _detail(org.id)
+
+
 @bp.route("/organizations/<int:org_id>/keycloak/link", methods=["GET", "POST"])
 @staff_required
 def organization_link_keycloak(org_id: int) -> Rendered | Response:

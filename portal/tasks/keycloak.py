@@ -4,20 +4,28 @@ rest. Each reloads its rows and checks the current state before acting."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import or_, select
 
 from portal.extensions import db
 from portal.integrations.keycloak_admin import KeycloakAdminClient, KeycloakAdminError, admin_client
+from portal.integrations.keycloak_roles import user_realm_roles
 from portal.jobs.errors import PermanentJobError, TransientJobError
 from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
 from portal.models import Membership, Organization, User
 from portal.services.audit import record_event
-from portal.services.memberships import ClaimedOrganization, reconcile_memberships
-from portal.services.organization_sync import upsert_from_keycloak
+from portal.services.memberships import (
+    ClaimedOrganization,
+    KeycloakMember,
+    reconcile_memberships,
+    reconcile_organization_members,
+)
+from portal.services.organization_sync import record_idp_aliases, upsert_from_keycloak
 from portal.services.organizations import alias_for, link_to_keycloak
+from portal.services.users import follow_keycloak_realm_roles
 
 T = TypeVar("T")
 
@@ -109,15 +117,25 @@ def create_organization(ctx: JobContext) -> None:
         after={"keycloak_id": kc_id, "keycloak_alias": alias},
         actor_kind="job",
     )
+    if existing is not None:
+        ctx.set_step("reading identity providers")
+        record_idp_aliases(org, _keycloak(lambda: client.organization_identity_providers(kc_id)))
 
 
 @job_handler(JobKind.KEYCLOAK_PULL_ORGANIZATIONS)
 def pull_organizations(ctx: JobContext) -> None:
-    """Create and update portal organizations from Keycloak's (never delete; never change a key)."""
+    """Create and update portal organizations from Keycloak's (never delete; never change a key),
+    with each one's linked identity providers. Run by staff, the command line, and on a timer."""
+    client = admin_client()
     ctx.set_step("reading Keycloak")
-    reps = _keycloak(lambda: list(admin_client().iter_organizations()))
+    reps = _keycloak(lambda: list(client.iter_organizations()))
+    ctx.set_step("reading identity providers")
+    ids = [str(rep["id"]) for rep in reps if isinstance(rep.get("id"), str) and rep["id"]]
+    idps = {
+        kc_id: _keycloak(partial(client.organization_identity_providers, kc_id)) for kc_id in ids
+    }
     ctx.set_step("updating")
-    counts = upsert_from_keycloak(reps)
+    counts = upsert_from_keycloak(reps, idps)
     record_event(
         "keycloak.organizations_pulled", "organization", None, after=counts, actor_kind="job"
     )
@@ -132,14 +150,50 @@ def resync_member(ctx: JobContext) -> None:
         raise PermanentJobError(
             f"{user.email} has never signed in, so Keycloak has no account to read"
         )
+    client, sub = admin_client(), user.keycloak_sub or ""
     ctx.set_step("reading Keycloak")
-    orgs = _keycloak(lambda: admin_client().user_organizations(user.keycloak_sub or ""))
-    claimed = [
-        ClaimedOrganization(alias=str(o["alias"]), id=str(o["id"]) if o.get("id") else None)
-        for o in orgs
-        if o.get("alias")
-    ]
+    orgs = _keycloak(lambda: client.user_organizations(sub))
+    claimed = []
+    for o in orgs:
+        if not o.get("alias"):
+            continue
+        org_id = str(o["id"]) if o.get("id") else None
+        member = _keycloak(partial(client.get_member, org_id, sub)) if org_id else None
+        kind = str(member.get("membershipType") or "") if member else None
+        claimed.append(ClaimedOrganization(alias=str(o["alias"]), id=org_id, membership_type=kind))
     reconcile_memberships(user, claimed, source="staff-resync")
+    follow_keycloak_realm_roles(
+        user,
+        _keycloak(lambda: user_realm_roles(admin_client(), user.keycloak_sub or "")),
+        source="staff-resync",
+    )
+
+
+@job_handler(JobKind.KEYCLOAK_RESYNC_ORGANIZATION)
+def resync_organization(ctx: JobContext) -> None:
+    """Re-read one organization from Keycloak's admin API: its linked identity providers and
+    every member with their ``membershipType``, and reconcile all its memberships (staff's
+    per-organization re-sync; b2b-rules 2 and 3)."""
+    org = _load(Organization, ctx, "organization_id")
+    if not org.keycloak_id:
+        raise PermanentJobError(
+            f"{org.name} is not linked to a Keycloak organization; link it first"
+        )
+    client, kc_id = admin_client(), org.keycloak_id
+    ctx.set_step("reading identity providers")
+    record_idp_aliases(org, _keycloak(lambda: client.organization_identity_providers(kc_id)))
+    ctx.set_step("reading members")
+    members = [
+        KeycloakMember(
+            keycloak_id=str(m["id"]),
+            email=str(m["email"]) if m.get("email") else None,
+            membership_type=str(m.get("membershipType") or "UNMANAGED"),
+        )
+        for m in _keycloak(lambda: list(client.iter_members(kc_id)))
+        if m.get("id")
+    ]
+    ctx.set_step("reconciling")
+    reconcile_organization_members(org, members)
 
 
 @job_handler(JobKind.KEYCLOAK_LINK_ORGANIZATION)
@@ -169,6 +223,10 @@ def link_organization(ctx: JobContext) -> None:
             f"{holder.name} ({holder.key}) is already linked to the Keycloak organization {alias!r}"
         )
     link_to_keycloak(org, kc_id, alias, actor_kind="job")
+    ctx.set_step("reading identity providers")
+    record_idp_aliases(
+        org, _keycloak(lambda: admin_client().organization_identity_providers(kc_id))
+    )
 
 
 @job_handler(JobKind.KEYCLOAK_REMOVE_MEMBER)

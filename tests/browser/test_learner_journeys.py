@@ -195,8 +195,8 @@ def test_managed_contract_refuses_without_sso_and_accepts_with_it(
     journey.refused(answer.value, 403)
     expect(page.get_by_role("alert")).to_have_text(
         "Acme Leadership Circle is for Acme Corporation members who sign in with Acme "
-        "Corporation's own account. Sign out, then sign in with your Acme Corporation account "
-        "and enter the code again."
+        "Corporation's own account. Sign out, then sign in through Acme Corporation's single "
+        "sign-on (not with a password) and enter the code again."
     )
     expect(page.get_by_label("Code")).to_have_value(code)
     journey.screenshot("-refused")

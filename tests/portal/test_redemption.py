@@ -260,7 +260,9 @@ def test_managed_contract_with_sso_membership(
     client: FlaskClient, login_as: Callable[..., Any], world: World, db: Any
 ) -> None:
     user = login_as("learner")
-    MembershipFactory(user=user, organization=world.acme, source=MembershipSource.SSO)
+    MembershipFactory(
+        user=user, organization=world.acme, source=MembershipSource.SSO, managed_by_idp=True
+    )
     db.session.commit()
     assert redeem(client, world.codes["managed"]).status_code == 302
     assert count(db, Seat, user_id=user.id) == 1

@@ -759,6 +759,7 @@ ROUTES = [
     ("post", "/staff/organizations/1/keycloak"),
     ("get", "/staff/organizations/1/keycloak/link"),
     ("post", "/staff/organizations/1/keycloak/link"),
+    ("post", "/staff/organizations/1/keycloak/resync"),
     ("post", "/staff/organizations/1/members"),
     ("get", "/staff/organizations/1/members/1/remove"),
     ("post", "/staff/organizations/1/members/1/remove"),

@@ -53,13 +53,15 @@ def acme(**values: Any) -> Organization:
 
 
 def join(user: User, org: Organization, *, sso: bool = True) -> Membership:
-    """``user`` a member of ``org``: signed in through its Keycloak organization (``sso``), or
-    joined by redeeming one of its codes (a code membership, kept until Keycloak names them)."""
+    """``user`` a member of ``org``: signed in through the organization's own identity provider
+    (``sso``), or joined by redeeming one of its codes (a code membership, kept until Keycloak
+    names them)."""
     return MembershipFactory(
         user=user,
         organization=org,
         source=MembershipSource.SSO if sso else MembershipSource.CODE,
         keep_until_seen=not sso,
+        managed_by_idp=sso,
     )
 
 
