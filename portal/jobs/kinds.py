@@ -19,11 +19,13 @@ class JobKind(StrEnum):
     KEYCLOAK_PUSH_MEMBER = "keycloak.push_member"
     KEYCLOAK_REMOVE_MEMBER = "keycloak.remove_member"
     KEYCLOAK_RESYNC_MEMBER = "keycloak.resync_member"
+    KEYCLOAK_RESYNC_ORGANIZATION = "keycloak.resync_organization"
     KEYCLOAK_CREATE_ORGANIZATION = "keycloak.create_organization"
     KEYCLOAK_LINK_ORGANIZATION = "keycloak.link_organization"
     KEYCLOAK_PULL_ORGANIZATIONS = "keycloak.pull_organizations"
     # portal/tasks/openedx.py
     OPENEDX_CREATE_CONTRACT_RUN = "openedx.create_contract_run"
+    OPENEDX_UPDATE_CONTRACT_RUN = "openedx.update_contract_run"
     # portal/tasks/openedx_enrollments.py
     OPENEDX_ENROLL = "openedx.enroll"
     OPENEDX_UNENROLL = "openedx.unenroll"

@@ -11,7 +11,10 @@ audit event with the values before and after, and flushes; the caller commits. R
 
 Changing the membership type or the seat limit changes who has access or which codes exist, so both
 have a preview (``membership_change_preview``, ``seat_change_preview``) that the staff pages show
-before the change is confirmed.
+before the change is confirmed. So do the dates and the active flag (``schedule_change_preview``):
+they move the contract runs' dates and enrollment windows, which ``update_contract`` and
+``set_active`` apply through ``contract_runs.sync_contract_runs`` (locally, and in edX by a job per
+run).
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from portal.models import (
     Organization,
     User,
 )
+from portal.services import contract_runs as run_service
 from portal.services import seat_codes as code_service
 from portal.services.access import holds_access
 from portal.services.audit import record_event
 from portal.services.locks import lock_contract
+from portal.services.orders import close_pending_orders
 from portal.services.seats import claimed_count
 
 SAMPLE_SIZE = 10
@@ -49,6 +54,8 @@ EDITABLE = (
     "price_per_learner",
     "seat_revoke_allowed",
 )
+# Changing these (or ``active``) changes the contract runs' dates, here and in edX (b2b-rules 10).
+SCHEDULE_FIELDS = ("start_at", "end_at")
 
 
 class ContractInvalid(DomainError):
@@ -152,6 +159,9 @@ def update_contract(contract_id: int, values: dict[str, Any]) -> Contract:
         before=old,
         after=new,
     )
+    if set(new) & set(SCHEDULE_FIELDS):
+        run_service.sync_contract_runs(contract)  # b2b-rules 10: the runs and edX follow
+    close_pending_orders(contract_id=contract.id, when_not_live=True)  # ended: b2b-rules 10
     return contract
 
 
@@ -171,7 +181,30 @@ def set_active(contract_id: int, active: bool) -> Contract:
         before={"active": not active},
         after={"active": active},
     )
+    run_service.sync_contract_runs(contract)  # deactivating closes enrollment in its runs
+    close_pending_orders(contract_id=contract.id, when_not_live=True)  # b2b-rules 10
     return contract
+
+
+def dates_change(contract: Contract, values: dict[str, Any]) -> bool:
+    """Whether an edit changes the contract's dates (the edit then shows a preview first)."""
+    return any(
+        name in values and values[name] != getattr(contract, name) for name in SCHEDULE_FIELDS
+    )
+
+
+def schedule_change_preview(
+    contract: Contract, values: dict[str, Any] | None = None, *, active: bool | None = None
+) -> run_service.ScheduleImpact:
+    """What saving these dates (or this active flag) does: the runs whose dates or enrollment
+    window change, their active enrollments (kept) and the contract's pending orders."""
+    values = values or {}
+    return run_service.schedule_impact(
+        contract,
+        start_at=values.get("start_at", contract.start_at),
+        end_at=values.get("end_at", contract.end_at),
+        active=contract.active if active is None else active,
+    )
 
 
 # --------------------------------------------------------------------------- who has access
@@ -181,7 +214,9 @@ def access_query(contract: Contract, membership_type: MembershipType) -> Select[
     """Ids of the users who would hold access to ``contract`` under ``membership_type``
     (``services.access.holds_access``; dates and active flags apply the same to every type)."""
     return select(User.id).where(
-        holds_access(User.id, contract.id, contract.organization_id, membership_type)
+        holds_access(
+            User.id, contract.id, contract.organization_id, membership_type, contract.is_paid
+        )
     )
 
 

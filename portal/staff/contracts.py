@@ -114,10 +114,31 @@ def contract_edit(contract_id: int) -> Rendered | Response:
     context = {"form": form, "heading": heading, "contract": contract}
     if not form.validate_on_submit():
         return page("staff/contracts/form.html", invalid_status(form), **context)
+    values = form.values()
+    preview = contract_service.schedule_change_preview(contract, values)
+    dates_moved = contract_service.dates_change(contract, values)
+    if dates_moved and preview.needs_confirmation and request.form.get("confirm") != "1":
+        # New dates move the contract runs' dates and enrollment windows, here and in edX: say
+        # what changes first, and save only when confirmed (the form's values come back as is).
+        return page(
+            "staff/contracts/confirm_edit.html",
+            contract=contract,
+            form=form,
+            preview=preview,
+            start_at=values["start_at"],
+            end_at=values["end_at"],
+            resubmit=[
+                (name, value)
+                for name, value in request.form.items(multi=True)
+                if name not in ("csrf_token", "confirm")
+            ],
+        )
+
+    moving = len(preview.runs)
 
     def update() -> tuple[Contract, list[str]]:
         was_paid = contract.is_paid
-        updated = contract_service.update_contract(contract.id, form.values())
+        updated = contract_service.update_contract(contract.id, values)
         # A price makes an auto contract need seat codes (b2b-rules 1.5).
         return updated, (sync_seat_codes(updated) if updated.is_paid != was_paid else [])
 
@@ -125,7 +146,12 @@ def contract_edit(contract_id: int) -> Rendered | Response:
     if isinstance(saved, Refused):
         return page("staff/contracts/form.html", saved.status, **context)
     updated, notes = saved
-    return _back_to(contract_id, notes, f"Contract {updated.name} saved.")
+    return _back_to(contract_id, [*notes, *_run_notes(moving)], f"Contract {updated.name} saved.")
+
+
+def _run_notes(moving: int) -> list[str]:
+    """What the change queued for the contract runs (``contract_runs.sync_contract_runs``)."""
+    return [f"{moving} contract run(s) get their new dates in edX in a moment."] if moving else []
 
 
 @bp.route("/contracts/<int:contract_id>/membership", methods=["GET", "POST"])
@@ -184,9 +210,10 @@ def _set_active(contract_id: int, active: bool) -> Rendered | Response:
     contract = _contract(contract_id)
     form = ConfirmForm()
     if form.validate_on_submit():
+        moving = len(contract_service.schedule_change_preview(contract, active=active).runs)
         contract_service.set_active(contract.id, active)
         word = "reactivated" if active else "deactivated"
-        return _back_to(contract_id, [], f"{contract.name} {word}.")
+        return _back_to(contract_id, _run_notes(moving), f"{contract.name} {word}.")
     return page(
         "staff/contracts/confirm_active.html",
         invalid_status(form),
@@ -195,6 +222,7 @@ def _set_active(contract_id: int, active: bool) -> Rendered | Response:
         active=active,
         claimed=claimed_count(contract.id),
         code_counts=code_service.code_counts(contract),
+        preview=contract_service.schedule_change_preview(contract, active=active),
     )
 
 

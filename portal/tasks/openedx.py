@@ -1,4 +1,5 @@
-"""Open edX jobs: creating a contract course run as a resumable state machine (openedx.md 6.2).
+"""Open edX jobs: creating a contract course run as a resumable state machine (openedx.md 6.2), and
+sending a contract run's changed dates to Studio (b2b-rules 10).
 
 Each step is safe to repeat. An edX destination that already exists, seen before or after the clone
 call, is progress, not failure: a retry after a clone that succeeded continues with configuration and
@@ -7,6 +8,7 @@ never gets stuck (the reference system's flaw, openedx.md 6.1).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,6 +21,9 @@ from portal.models import BackgroundJob, CourseRun, EdxRunState
 from portal.services.audit import record_event
 
 T = TypeVar("T")
+# Studio's schedule needs an end whenever it is sent (openedx.md 4.2, 6.2): an open-ended contract
+# run is sent with this one, the same every time, so a repeated update changes nothing.
+OPEN_END = dt.datetime(2099, 12, 31, tzinfo=dt.UTC)
 MODE_PRICES = {"audit": 0, "verified": 1}  # edX needs a non-zero price for paid modes
 
 
@@ -129,3 +134,70 @@ def _ensure_modes(client: Any, key: str, modes: list[str]) -> None:
             raise PermanentJobError(
                 f"edX refused to create the {slug} mode of {key}: {exc}"
             ) from exc
+
+
+@job_handler(JobKind.OPENEDX_UPDATE_CONTRACT_RUN)
+def update_contract_run(ctx: JobContext) -> None:
+    """PUT the run's current local title, pacing, dates and enrollment window to Studio, keeping
+    its course team (read first: a PUT without ``team`` deletes it). It sends what the portal holds
+    when it runs, not what was asked when it was queued, so running it twice (or a stale job after
+    a newer one) leaves edX as the portal says."""
+    run = db.session.get(CourseRun, ctx.arg("course_run_id"))
+    if run is None:
+        raise PermanentJobError(f"course run {ctx.arg('course_run_id')} no longer exists")
+    key = run.course_key
+    if run.edx_state is EdxRunState.FAILED:
+        # Nothing in edX to update yet; retrying the creation configures the current dates.
+        ctx.set_step("skipped: the run's creation in edX failed; its retry sends these dates")
+        return
+    if run.edx_state is not EdxRunState.READY:
+        raise TransientJobError(f"{key} is still being created in edX; updating it after that")
+    client = edx_client()
+
+    ctx.set_step("reading the run")
+    current = _edx(lambda: client.get_course_run(key))
+    if current is None:
+        raise PermanentJobError(f"{key} is missing in edX, so its dates cannot be updated")
+
+    ctx.set_step("updating dates")
+    start = run.start_at or _edx_start(current)
+    _edx(
+        lambda: client.update_course_run(
+            key,
+            title=run.title,
+            pacing_type="self_paced" if run.pacing.value == "self_paced" else "instructor_paced",
+            start=start,
+            end=run.end_at or (OPEN_END if start is not None else None),
+            enrollment_start=run.enrollment_start,
+            enrollment_end=run.enrollment_end,
+            team=_team(current),
+        )
+    )
+    record_event(
+        "course_run.updated_in_edx",
+        "course_run",
+        run.id,
+        after={
+            "course_key": key,
+            "start": _iso(run.start_at),
+            "end": _iso(run.end_at),
+            "enrollment_start": _iso(run.enrollment_start),
+            "enrollment_end": _iso(run.enrollment_end),
+        },
+        actor_kind="job",
+    )
+
+
+def _edx_start(current: dict[str, Any]) -> dt.datetime | None:
+    schedule = current.get("schedule")
+    raw = schedule.get("start") if isinstance(schedule, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
