@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from .builtins import default_role_name
 from .models import Client, Realm, User, new_id
@@ -29,6 +30,30 @@ CLIENT_FIELDS = {
     "defaultClientScopes": ("default_scopes", "list"),
     "optionalClientScopes": ("optional_scopes", "list"),
 }
+
+# The demo portal's client gets a back-channel logout URL on the portal's own address (the first
+# redirect URI's origin), as an operator sets it on a real Keycloak client: Keycloak then posts a
+# logout token to the portal whenever one of its sessions ends centrally. A client representation
+# that names ``backchannel.logout.url`` (even empty, to switch it off) keeps its own.
+DEMO_PORTAL_CLIENT = "b2b-portal"
+DEMO_BACKCHANNEL_PATH = "/auth/backchannel-logout"
+
+
+def demo_backchannel_url(client: Client) -> str | None:
+    for uri in client.redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}{DEMO_BACKCHANNEL_PATH}"
+    return None
+
+
+def _configure_demo_backchannel(client: Client) -> None:
+    if client.client_id != DEMO_PORTAL_CLIENT or "backchannel.logout.url" in client.attributes:
+        return
+    url = demo_backchannel_url(client)
+    if url:
+        client.attributes["backchannel.logout.url"] = url
+        client.attributes.setdefault("backchannel.logout.session.required", "true")
 
 
 def apply_client_rep(realm: Realm, client: Client, rep: dict[str, Any]) -> None:
@@ -65,6 +90,7 @@ def new_client(realm: Realm, rep: dict[str, Any]) -> Client:
     client.default_scopes = list(realm.default_default_scopes)
     client.optional_scopes = list(realm.default_optional_scopes)
     apply_client_rep(realm, client, rep)
+    _configure_demo_backchannel(client)
     return client
 
 

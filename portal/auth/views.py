@@ -3,6 +3,12 @@
 The callback refuses, with a clear page and no session: a missing or wrong ``state``, an ``iss``
 parameter from another issuer, an error returned by Keycloak, a code Keycloak will not exchange (e.g.
 replayed), an ID token with a bad signature, wrong issuer or audience, wrong nonce, or expired.
+An ``error`` from Keycloak is shown in the portal's own words, and ends the session only when it
+answers a sign-in this browser started (its ``state`` is pending); a link someone sent changes nothing.
+
+``/auth/backchannel-logout`` is Keycloak's back-channel logout (OpenID Connect Back-Channel Logout
+1.0): public, CSRF-exempt, rate-limited on refusals; the sign-in remembers the Keycloak ``sid`` so a
+session Keycloak ends is signed out at its next request, on every web process.
 """
 
 from __future__ import annotations
@@ -24,18 +30,25 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 from joserfc.errors import JoseError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal.core.access import SESSION_VERSION_KEY, safe_next
 from portal.core.domain_errors import DomainError
-from portal.extensions import db
+from portal.extensions import csrf, db, limiter
 from portal.integrations import keycloak_oidc
-from portal.integrations.keycloak_oidc import SignInError
+from portal.integrations.keycloak_oidc import LogoutTokenError, SignInError
 from portal.services.audit import record_event
 from portal.services.memberships import (
     MalformedClaim,
+    identity_provider_of,
     parse_organization_claim,
     reconcile_memberships,
+)
+from portal.services.sso_sessions import (
+    ReplayedLogoutToken,
+    end_sso_sessions,
+    sso_session_ended,
 )
 from portal.services.users import user_from_claims
 
@@ -48,9 +61,77 @@ UNREACHABLE = (
 )
 
 
+# The Keycloak session (``sid``) this portal session was signed in through: back-channel logout
+# ends the portal sessions of a ``sid`` Keycloak ended (``services/sso_sessions.py``).
+SSO_SID_KEY = "_kc_sid"
+
+# ``?error=`` on the callback: the page shows the portal's own words for the OAuth error code, never
+# the text in the URL (anyone can send a link with any ``error_description``).
+KEYCLOAK_ERRORS = {
+    "access_denied": "Keycloak refused the sign-in (access denied)",
+    "login_required": "Keycloak needs you to sign in again",
+    "interaction_required": "Keycloak needs you to complete the sign-in in its pages",
+    "consent_required": "Keycloak needs your consent to sign you in",
+    "account_selection_required": "Keycloak needs you to choose an account",
+    "invalid_request": "Keycloak refused the sign-in request as invalid",
+    "invalid_scope": "Keycloak refused the requested scopes",
+    "unauthorized_client": "Keycloak does not allow the portal to sign you in this way",
+    "unsupported_response_type": "Keycloak refused the sign-in request as invalid",
+    "server_error": "Keycloak had an internal error during the sign-in",
+    "temporarily_unavailable": "Keycloak is temporarily unavailable",
+}
+# Descriptions Keycloak itself sends, shown in the portal's words when they come back to a
+# sign-in this browser started; any other text is never shown.
+KEYCLOAK_DESCRIPTIONS = {
+    "User cancelled": "Keycloak refused the sign-in: User cancelled",
+    "Missing parameter: code_challenge": "Keycloak refused the sign-in: a PKCE challenge is missing",
+    "Missing parameter: code_challenge_method": (
+        "Keycloak refused the sign-in: a PKCE challenge method is missing"
+    ),
+}
+UNKNOWN_ERROR = "Keycloak did not complete the sign-in"
+FOREIGN_ERROR = (
+    "This sign-in response does not belong to a sign-in started in this browser, so it was "
+    "ignored. Nothing was changed."
+)
+# Keycloak sends one logout token per ended session, from its own address: only refused tokens
+# count against the limit, so a burst of real logouts (a user disabled) is never throttled.
+BACKCHANNEL_LIMIT = "30 per minute;300 per hour"
+
+
 def _failure(message: str, status: int = 400) -> tuple[str, int]:
     session.clear()
     return render_template("auth/failed.html", message=message), status
+
+
+def _pending_sign_in(state: str | None) -> bool:
+    """Whether ``state`` is that of a sign-in this browser started (authlib keeps it in the session)."""
+    return bool(state) and f"_state_{keycloak_oidc.CLIENT_NAME}_{state}" in session
+
+
+def _keycloak_error() -> tuple[str, int]:
+    """``?error=`` on the callback. For a sign-in this browser started, that sign-in failed: the
+    session is cleared and a fixed message shown. Anything else (a link someone sent) changes
+    nothing, the current session included, and shows a fixed message."""
+    if not _pending_sign_in(request.args.get("state")):
+        log.info("callback error without a pending sign-in ignored")
+        return render_template("auth/failed.html", message=FOREIGN_ERROR), 400
+    description = request.args.get("error_description") or ""
+    error = request.args.get("error") or ""
+    message = KEYCLOAK_DESCRIPTIONS.get(description) or KEYCLOAK_ERRORS.get(error, UNKNOWN_ERROR)
+    return _failure(f"{message}. Please sign in again.")
+
+
+@bp.before_app_request
+def end_sessions_keycloak_ended() -> None:
+    """A portal session whose Keycloak session was ended by back-channel logout is signed out at
+    its next request, whichever web process took the logout (one primary-key lookup)."""
+    sid = session.get(SSO_SID_KEY)
+    if not sid or request.endpoint == "static" or "_user_id" not in session:
+        return
+    if sso_session_ended(str(sid)):
+        logout_user()
+        session.clear()
 
 
 def _public_url(endpoint: str) -> str:
@@ -77,6 +158,8 @@ def login() -> Response | tuple[str, int]:
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
     target = safe_next(session.get("login_next"), default=url_for("learner.dashboard"))
+    if "error" in request.args:
+        return _keycloak_error()
     try:
         token = _verified_token()
         claims = token["userinfo"]
@@ -87,7 +170,7 @@ def callback() -> Response | tuple[str, int]:
         except MalformedClaim as exc:
             log.warning("organization claim ignored for %s: %s", user.email, exc)
         else:
-            reconcile_memberships(user, claimed)
+            reconcile_memberships(user, claimed, identity_provider=identity_provider_of(claims))
         record_event(
             "user.login", "user", user.id, actor_id=user.id, after={"sid": claims.get("sid")}
         )
@@ -121,14 +204,13 @@ def callback() -> Response | tuple[str, int]:
     login_user(user)
     session[SESSION_VERSION_KEY] = user.session_version or 0
     session["id_token"] = token.get("id_token")
+    if isinstance(claims.get("sid"), str) and claims["sid"]:
+        session[SSO_SID_KEY] = claims["sid"]
     flash(f"Signed in as {user.display_name}.", "success")
     return redirect(target)
 
 
 def _verified_token() -> dict:
-    if error := request.args.get("error"):
-        description = request.args.get("error_description") or error
-        raise SignInError(f"Keycloak refused the sign-in: {description}.")
     if "state" not in request.args or "code" not in request.args:
         raise SignInError(
             "The sign-in response is incomplete (no state or code), so it was refused."
@@ -173,3 +255,36 @@ def logout() -> Response:
         except (requests.RequestException, RuntimeError, KeyError) as exc:
             log.warning("keycloak logout skipped: %s", exc)
     return redirect(url_for("core.home"))
+
+
+@bp.post("/backchannel-logout")
+@csrf.exempt
+@limiter.limit(BACKCHANNEL_LIMIT, deduct_when=lambda response: response.status_code != 200)
+def backchannel_logout() -> Response:
+    """OpenID Connect Back-Channel Logout 1.0: Keycloak posts ``logout_token`` when a session ends
+    centrally (admin logout, user disabled, logout in another client). A valid token ends the
+    portal sessions it names at once and answers 200; any bad token answers 400 and changes
+    nothing (section 2.8)."""
+    try:
+        token = keycloak_oidc.verify_logout_token(request.form.get("logout_token", ""))
+        outcome = end_sso_sessions(token, keep_ended_for=current_app.permanent_session_lifetime)
+        db.session.commit()
+    except LogoutTokenError as exc:
+        log.warning("back-channel logout token refused: %s", exc.reason)
+        return _backchannel_answer(400)
+    except (ReplayedLogoutToken, IntegrityError):
+        db.session.rollback()
+        log.warning("back-channel logout token refused: jti already used")
+        return _backchannel_answer(400)
+    except requests.RequestException as exc:
+        log.warning("back-channel logout: Keycloak's keys unreachable: %s", exc)
+        return _backchannel_answer(503)
+    log.info("back-channel logout: %s", outcome)
+    return _backchannel_answer(200)
+
+
+def _backchannel_answer(status: int) -> Response:
+    body = b"" if status == 200 else b'{"error":"invalid_request"}'
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response

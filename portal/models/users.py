@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, utcnow
@@ -38,6 +38,10 @@ class User(UserMixin, Base):
     # Bumped at sign-out: a session cookie carries the version it was issued under, and one from
     # before the sign-out (a copied cookie) no longer signs anyone in.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # True while the staff right comes from Keycloak's realm role (KEYCLOAK_STAFF_ROLE): the next
+    # sign-in or re-sync without the role takes it away. A local grant (``grant-staff``, demo data)
+    # leaves it False and is kept until Keycloak's role has once governed the account.
+    staff_from_keycloak: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -53,3 +57,25 @@ class User(UserMixin, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class EndedSsoSession(Base):
+    """A Keycloak session (its ``sid``) that Keycloak ended by back-channel logout: a portal session
+    signed in through it is signed out at its next request, on every web process. Kept as long as
+    a portal session can live, then purged."""
+
+    __tablename__ = "ended_sso_sessions"
+
+    sid: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ended_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class UsedLogoutToken(Base):
+    """The ``jti`` of each back-channel logout token accepted, until the token would be too old to
+    accept anyway: a token posted twice (a replay) is refused, across processes."""
+
+    __tablename__ = "used_logout_tokens"
+
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -351,6 +351,8 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
     }
     return {
         "auth.logout": {},
+        # Keycloak's back-channel logout: verified by the logout token's signature instead.
+        "auth.backchannel_logout": {"logout_token": "not-a-logout-token"},
         "checkout.notify": {},  # verified by signature instead: see test_csrf and test_fuzz
         "checkout.receipt": {},
         "checkout.retry": {},
@@ -447,7 +449,10 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
         "staff.program_move_course": {},
         "staff.program_remove_course": {},
         "staff.ping_jobs": {},
+        "staff.refund_mark": {"confirm": "y"},
+        "staff.refund_grant": {"confirm": "y"},
         "staff.pull_organizations": {},
+        "staff.resync_organization": {},
         "staff.organization_new": {
             "name": "Initech",
             "key": "INITECH",

@@ -54,6 +54,7 @@ ACCESS: dict[str, str] = {
     "auth.login": PUBLIC,
     "auth.callback": PUBLIC,
     "auth.logout": PUBLIC,
+    "auth.backchannel_logout": PUBLIC,
     "catalog.index": PUBLIC,
     "catalog.course": PUBLIC,
     "catalog.run": PUBLIC,
@@ -112,6 +113,7 @@ ACCESS: dict[str, str] = {
             "organization_link_keycloak",
             "create_in_keycloak",
             "pull_organizations",
+            "resync_organization",
             "organization_member_add",
             "organization_member_admin",
             "organization_member_remove",
@@ -145,6 +147,9 @@ ACCESS: dict[str, str] = {
             "api_tokens",
             "api_token_new",
             "api_token_revoke",
+            "refunds",
+            "refund_mark",
+            "refund_grant",
         ]
     },
 }

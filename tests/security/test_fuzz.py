@@ -303,6 +303,7 @@ QUERY: dict[str, list[str]] = {
     "staff.api_tokens": [],
     "staff.api_token_new": [],
     "staff.api_token_revoke": [],
+    "staff.refunds": ["page"],
 }
 # Who asks: the catalog and the public pages are fuzzed as anonymous, a learner and staff too.
 PUBLIC_PREFIXES = ("catalog.", "catalog_api.", "auth.", "core.home", "core.healthz")
@@ -339,6 +340,7 @@ NO_FIELDS = {
     "staff.program_remove_course",
     "staff.ping_jobs",
     "staff.pull_organizations",
+    "staff.resync_organization",
     "staff.organization_member_remove",
     "staff.organization_deactivate",
     "staff.organization_reactivate",
