@@ -25,6 +25,7 @@ from portal.models import (
     EdxRunState,
     EdxSyncState,
     Enrollment,
+    Membership,
     MembershipType,
     Order,
     Organization,
@@ -66,6 +67,13 @@ def _check_access(user: User, contract: Contract) -> None:
     assert org is not None
     contract_gate(contract, org)
     if contract.id not in available:
+        if contract.membership_type is MembershipType.AUTO and _is_member(user, org):
+            raise refuse(
+                "code_needed",
+                f"{contract.name} has a price per learner, so it needs an enrollment code as "
+                f"well: enter the code {org.name} gave you first.",
+                403,
+            )
         if contract.membership_type is MembershipType.AUTO:
             raise refuse(
                 "not_a_member",
@@ -79,6 +87,17 @@ def _check_access(user: User, contract: Contract) -> None:
             f"{org.name} gave you first.",
             403,
         )
+
+
+def _is_member(user: User, org: Organization) -> bool:
+    return (
+        db.session.scalar(
+            select(Membership.id).where(
+                Membership.user_id == user.id, Membership.organization_id == org.id
+            )
+        )
+        is not None
+    )
 
 
 def _check_run(run: CourseRun) -> None:
