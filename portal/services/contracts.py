@@ -13,7 +13,7 @@ Changing the membership type or the seat limit changes who has access or which c
 have a preview (``membership_change_preview``, ``seat_change_preview``) that the staff pages show
 before the change is confirmed. So do the dates and the active flag (``schedule_change_preview``):
 they move the contract runs' dates and enrollment windows, which ``update_contract`` and
-``set_active`` apply through ``contract_runs.sync_contract_runs`` (locally, and in edX by a job per
+``set_active`` apply through ``contract_run_schedule.sync_contract_runs`` (locally, and in edX by a job per
 run).
 """
 
@@ -34,7 +34,7 @@ from portal.models import (
     Organization,
     User,
 )
-from portal.services import contract_runs as run_service
+from portal.services import contract_run_schedule as run_service
 from portal.services import seat_codes as code_service
 from portal.services.access import holds_access
 from portal.services.audit import record_event

@@ -134,11 +134,7 @@ def reconcile_memberships(
     if new_rows:
         db.session.execute(insert(Membership), new_rows)  # one statement for all
     if to_remove:
-        db.session.execute(
-            delete(Membership)
-            .where(Membership.id.in_(to_remove))
-            .execution_options(synchronize_session="fetch")
-        )
+        _delete_memberships(to_remove)
     db.session.flush()
     if result.changed:
         _record(user, result, source)
@@ -297,36 +293,37 @@ class OrganizationResyncResult:
         }
 
 
-def reconcile_organization_members(
-    org: Organization, members: list[KeycloakMember]
-) -> OrganizationResyncResult:
-    """Bring every membership of ``org`` in line with its Keycloak member list (staff re-sync):
-    the same rules as a login, for one organization and all its members at once. A member the
-    portal knows (by Keycloak id or email) gets an SSO membership, *keep until seen* cleared, and
-    ``managed_by_idp`` set when Keycloak says ``MANAGED``; memberships of people Keycloak no longer
-    lists are removed unless kept until seen. Portal-only organizations are not touched."""
-    result = OrganizationResyncResult()
-    if not org.keycloak_id:
-        return result
+def _delete_memberships(ids: list[int]) -> None:
+    db.session.execute(
+        delete(Membership)
+        .where(Membership.id.in_(ids))
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def _known_members(members: list[KeycloakMember]) -> dict[int, KeycloakMember]:
+    """The Keycloak members the portal knows, by user id (matched by Keycloak id or email)."""
     by_id = {m.keycloak_id: m for m in members}
     by_email = {m.email.lower(): m for m in members if m.email}
-    users = list(
-        db.session.scalars(
-            select(User).where(
-                or_(User.keycloak_sub.in_(list(by_id)), User.email.in_(list(by_email)))
-            )
-        )
+    users = db.session.scalars(
+        select(User).where(or_(User.keycloak_sub.in_(list(by_id)), User.email.in_(list(by_email))))
     )
     listed: dict[int, KeycloakMember] = {}
     for user in users:
         member = by_id.get(user.keycloak_sub or "") or by_email.get((user.email or "").lower())
         if member is not None:
             listed[user.id] = member
-    result.unknown = len(members) - len({m.keycloak_id for m in listed.values()})
-    existing = {
-        m.user_id: m
-        for m in db.session.scalars(select(Membership).where(Membership.organization_id == org.id))
-    }
+    return listed
+
+
+def _confirm_listed(
+    org: Organization,
+    listed: dict[int, KeycloakMember],
+    existing: dict[int, Membership],
+    result: OrganizationResyncResult,
+) -> None:
+    """Every listed member holds an SSO membership: new ones added (in one statement), kept ones
+    confirmed, and ``managed_by_idp`` set where Keycloak says ``MANAGED``."""
     new_rows = []
     for user_id, member in listed.items():
         managed = member.membership_type.upper() == "MANAGED"
@@ -348,16 +345,32 @@ def reconcile_organization_members(
         if managed and not membership.managed_by_idp:
             membership.managed_by_idp = True
             result.idp_confirmed.append(user_id)
-    to_remove = [m.id for uid, m in existing.items() if uid not in listed and not m.keep_until_seen]
-    result.removed = [uid for uid, m in existing.items() if m.id in to_remove]
     if new_rows:
         db.session.execute(insert(Membership), new_rows)
+
+
+def reconcile_organization_members(
+    org: Organization, members: list[KeycloakMember]
+) -> OrganizationResyncResult:
+    """Bring every membership of ``org`` in line with its Keycloak member list (staff re-sync):
+    the same rules as a login, for one organization and all its members at once. A member the
+    portal knows (by Keycloak id or email) gets an SSO membership, *keep until seen* cleared, and
+    ``managed_by_idp`` set when Keycloak says ``MANAGED``; memberships of people Keycloak no longer
+    lists are removed unless kept until seen. Portal-only organizations are not touched."""
+    result = OrganizationResyncResult()
+    if not org.keycloak_id:
+        return result
+    listed = _known_members(members)
+    result.unknown = len(members) - len({m.keycloak_id for m in listed.values()})
+    existing = {
+        m.user_id: m
+        for m in db.session.scalars(select(Membership).where(Membership.organization_id == org.id))
+    }
+    _confirm_listed(org, listed, existing, result)
+    to_remove = [m.id for uid, m in existing.items() if uid not in listed and not m.keep_until_seen]
+    result.removed = [uid for uid, m in existing.items() if m.id in to_remove]
     if to_remove:
-        db.session.execute(
-            delete(Membership)
-            .where(Membership.id.in_(to_remove))
-            .execution_options(synchronize_session="fetch")
-        )
+        _delete_memberships(to_remove)
     db.session.flush()
     record_event(
         "membership.organization_resynced",

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from portal.extensions import db
 from portal.jobs import record_job
@@ -227,21 +227,9 @@ def close_pending_orders(
     order rows, the order a payment takes them in (``services.payments``), so a payment arriving
     meanwhile either fulfilled the order first or finds it cancelled."""
     db.session.flush()  # the caller's change first: locking re-reads the contract
-    if contract_id is not None:
-        contract_ids = [contract_id]
-    elif organization_id is not None:
-        contract_ids = list(
-            db.session.scalars(
-                select(Contract.id)
-                .where(Contract.organization_id == organization_id)
-                .order_by(Contract.id)
-            )
-        )
-    else:
-        raise ValueError("close_pending_orders needs a contract or an organization")
     runs = None if run_ids is None else set(run_ids)
     closed: list[Order] = []
-    for cid in contract_ids:
+    for cid in _contract_ids(contract_id, organization_id):
         query = select(Order.id).where(Order.contract_id == cid, Order.state == OrderState.PENDING)
         if user_id is not None:
             query = query.where(Order.user_id == user_id)
@@ -259,18 +247,38 @@ def close_pending_orders(
             why = not_live_text(contract, org)
             if why is None:
                 continue
-        for order in db.session.scalars(
-            select(Order)
-            .where(Order.id.in_(query))
-            .order_by(Order.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ):
-            if order.state is not OrderState.PENDING:
-                continue
-            cancel_pending(order, contract, why or "access ended")
-            closed.append(order)
+        closed += _cancel_each(query, contract, why or "access ended")
     db.session.flush()
+    return closed
+
+
+def _contract_ids(contract_id: int | None, organization_id: int | None) -> list[int]:
+    if contract_id is not None:
+        return [contract_id]
+    if organization_id is None:
+        raise ValueError("close_pending_orders needs a contract or an organization")
+    return list(
+        db.session.scalars(
+            select(Contract.id)
+            .where(Contract.organization_id == organization_id)
+            .order_by(Contract.id)
+        )
+    )
+
+
+def _cancel_each(query: Select[int], contract: Contract, reason: str) -> list[Order]:
+    """Cancel the orders ``query`` finds that are still pending once their rows are locked."""
+    closed = []
+    for order in db.session.scalars(
+        select(Order)
+        .where(Order.id.in_(query))
+        .order_by(Order.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ):
+        if order.state is OrderState.PENDING:
+            cancel_pending(order, contract, reason)
+            closed.append(order)
     return closed
 
 

@@ -150,7 +150,7 @@ def contract_edit(contract_id: int) -> Rendered | Response:
 
 
 def _run_notes(moving: int) -> list[str]:
-    """What the change queued for the contract runs (``contract_runs.sync_contract_runs``)."""
+    """What the change queued for the contract runs (``contract_run_schedule.sync_contract_runs``)."""
     return [f"{moving} contract run(s) get their new dates in edX in a moment."] if moving else []
 
 

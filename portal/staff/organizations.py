@@ -275,6 +275,15 @@ def pull_organizations() -> Response:
     return redirect(url_for("staff.organizations"))
 
 
+def _start_org_job(org: Organization, kind: JobKind, doing: str) -> Response:
+    """Start a Keycloak job about ``org`` (audited through ``start_job``) and say so."""
+    job = start_job(
+        kind, {"organization_id": org.id}, about=("organization", org.id), organization_id=org.id
+    )
+    flash_queued(job, doing)
+    return _detail(org.id)
+
+
 @bp.post("/organizations/<int:org_id>/keycloak")
 @staff_required
 def create_in_keycloak(org_id: int) -> Response:
@@ -282,14 +291,9 @@ def create_in_keycloak(org_id: int) -> Response:
     if org.keycloak_id:
         flash(f"{org.name} is already linked to Keycloak.", "info")
         return _detail(org.id)
-    job = start_job(
-        JobKind.KEYCLOAK_CREATE_ORGANIZATION,
-        {"organization_id": org.id},
-        about=("organization", org.id),
-        organization_id=org.id,
+    return _start_org_job(
+        org, JobKind.KEYCLOAK_CREATE_ORGANIZATION, f"Creating {org.name} in Keycloak"
     )
-    flash_queued(job, f"Creating {org.name} in Keycloak")
-    return _detail(org.id)
 
 
 @bp.post("/organizations/<int:org_id>/keycloak/resync")
@@ -301,14 +305,9 @@ def resync_organization(org_id: int) -> Response:
     if not org.keycloak_id:
         flash(f"{org.name} is not linked to Keycloak; link it first.", "info")
         return _detail(org.id)
-    job = start_job(
-        JobKind.KEYCLOAK_RESYNC_ORGANIZATION,
-        {"organization_id": org.id},
-        about=("organization", org.id),
-        organization_id=org.id,
+    return _start_org_job(
+        org, JobKind.KEYCLOAK_RESYNC_ORGANIZATION, f"Re-syncing {org.name}'s members from Keycloak"
     )
-    flash_queued(job, f"Re-syncing {org.name}'s members from Keycloak")
-    return _detail(org.id)
 
 
 @bp.route("/organizations/<int:org_id>/keycloak/link", methods=["GET", "POST"])

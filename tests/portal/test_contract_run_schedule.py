@@ -1,11 +1,11 @@
-"""The rule a contract run's dates follow (``contract_runs.run_schedule``, b2b-rules 4 and 10)."""
+"""The rule a contract run's dates follow (``contract_run_schedule.run_schedule``, b2b-rules 4 and 10)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from portal.models import CourseRun
-from portal.services.contract_runs import run_schedule
+from portal.services.contract_run_schedule import run_schedule
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
