@@ -539,6 +539,9 @@ def worker_app_factory(
     """Apps whose jobs a worker process can run: RQ on the real Redis in CI, inline otherwise."""
 
     def make(**overrides: Any) -> Flask:
+        # Workers here run until killed: without this their scheduler would also record the
+        # hourly organization pull, a job these tests do not count on (it has its own test).
+        overrides.setdefault("KEYCLOAK_ORG_SYNC_INTERVAL_SECONDS", 0)
         if REDIS_URL:
             return rq_app_factory(**overrides)
         return app_factory(JOB_RUNNER="inline", **overrides)
