@@ -12,6 +12,9 @@ from portal.jobs.errors import PermanentJobError
 from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob
 
+# The length of ``BackgroundJob.step``.
+STEP_LENGTH = 64
+
 Handler = Callable[["JobContext"], None]
 FailureHook = Callable[[BackgroundJob, str], None]
 _HANDLERS: dict[str, Handler] = {}
@@ -68,6 +71,7 @@ class JobContext:
         return value
 
     def set_step(self, step: str) -> None:
-        """Record progress so staff can see it; commits what the handler has done so far."""
-        self.job.step = step
+        """Record progress so staff can see it; commits what the handler has done so far. A
+        step longer than the column holds is cut (on PostgreSQL it would fail the job)."""
+        self.job.step = step[:STEP_LENGTH]
         db.session.commit()

@@ -42,7 +42,7 @@ class BackgroundJob(Base):
     state: Mapped[JobState] = mapped_column(
         str_enum(JobState, "job_state"), default=JobState.PENDING
     )
-    step: Mapped[str] = mapped_column(String(64), default="")
+    step: Mapped[str] = mapped_column(String(64), default="")  # jobs.registry.STEP_LENGTH
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=5)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -148,7 +148,7 @@ def update_contract_run(ctx: JobContext) -> None:
     key = run.course_key
     if run.edx_state is EdxRunState.FAILED:
         # Nothing in edX to update yet; retrying the creation configures the current dates.
-        ctx.set_step("skipped: the run's creation in edX failed; its retry sends these dates")
+        ctx.set_step("skipped: creation failed; its retry sends the dates")
         return
     if run.edx_state is not EdxRunState.READY:
         raise TransientJobError(f"{key} is still being created in edX; updating it after that")
