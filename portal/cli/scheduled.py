@@ -9,7 +9,7 @@ import threading
 
 from flask import Flask
 
-from portal.extensions import db
+from portal.core.unit_of_work import transaction
 from portal.services.organization_sync import schedule_organization_sync
 
 log = logging.getLogger(__name__)
@@ -17,12 +17,8 @@ log = logging.getLogger(__name__)
 
 def record_due_work() -> list[int]:
     """Record the periodic jobs that are due and commit; returns their ids."""
-    try:
+    with transaction():
         job = schedule_organization_sync()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     if job is None:
         return []
     log.info("scheduled the Keycloak organization sync (job %s)", job.id)
