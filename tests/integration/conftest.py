@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from portal.demo import seed_demo
+from portal.extensions import db
 from tests.conftest import USES_POSTGRES, _base_config, _truncate_all
 from tests.support.browser import Browser
-from tests.support.emulators import realm_for
+from tests.support.emulators import Edx, realm_for
 from tests.support.live_server import DeferredApp, live_server
 
 
@@ -90,3 +92,23 @@ def sso(sso_factory: Callable[..., Sso]) -> Iterator[Sso]:
         seed_demo()
         db.session.commit()
         yield env
+
+
+@pytest.fixture
+def edx(rq_app_factory: Callable[..., Flask], job_runner_for: Callable[..., Any]) -> Iterator[Any]:
+    """The portal (with the demo courseware) against the Open edX emulator on a live server, and
+    a job runner: ``.app``, ``.edx`` (the emulator's client), ``.jobs``."""
+    from emulators.openedx import create_app as create_openedx
+
+    with live_server(create_openedx({})) as url:
+        app = rq_app_factory(OPENEDX_LMS_URL=url, OPENEDX_STUDIO_URL=url)
+        with app.app_context():
+            seed_demo()
+            db.session.commit()
+
+            class Env:
+                pass
+
+            env: Any = Env()
+            env.app, env.edx, env.jobs = app, Edx(url), job_runner_for(app)
+            yield env

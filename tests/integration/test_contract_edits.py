@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
 from sqlalchemy import func, select
 
-from portal.demo import seed_demo
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
 from portal.models import (
@@ -37,7 +35,6 @@ from portal.models import (
 )
 from portal.services import contract_runs
 from tests.conftest import USES_POSTGRES
-from tests.support.emulators import Edx
 from tests.support.factories import EnrollmentFactory, OrganizationFactory
 from tests.support.live_server import live_server
 from tests.support.rows import one
@@ -49,45 +46,30 @@ STAGGER = 0.1  # seconds between the racing learners' requests
 
 
 @pytest.fixture
-def env(
-    rq_app_factory: Callable[..., Flask],
-    job_runner_for: Callable[..., Any],
-    make_user: Callable[..., Any],
-) -> Iterator[Any]:
-    """The portal (with the demo courseware) on a live server, the Open edX emulator, a worker,
-    and a free code contract ending in an hour with one contract run ready in edX."""
-    from emulators.openedx import create_app as create_openedx
-
-    with live_server(create_openedx({})) as url:
-        app = rq_app_factory(OPENEDX_LMS_URL=url, OPENEDX_STUDIO_URL=url)
-        with app.app_context():
-            seed_demo()
-            db.session.commit()
-
-            class Env:
-                pass
-
-            e: Any = Env()
-            e.app, e.edx, e.jobs = app, Edx(url), job_runner_for(app)
-            e.world = World(db)
-            now = utcnow().replace(second=0, microsecond=0)
-            e.contract = e.world.contract(
-                "Edits",
-                OrganizationFactory(name="Edits Org", key="EDITS"),
-                MembershipType.CODE,
-                seat_limit=20,
-                start_at=now - dt.timedelta(days=30),
-                end_at=now + dt.timedelta(hours=1),
-                price_per_learner=None,
-            )
-            db.session.commit()
-            e.run = add_course(e, "DS.101x")
-            e.staff = make_user(is_staff=True)
-            db.session.commit()
-            e.serializer = app.session_interface.get_signing_serializer(app)
-            with live_server(app) as portal:
-                e.portal = portal
-                yield e
+def env(make_user: Callable[..., Any], edx: Any) -> Iterator[Any]:
+    """``edx`` (the portal against the Open edX emulator, a job runner), the portal on a live
+    server, and a free code contract ending in an hour with one contract run ready in edX.
+    ``make_user`` comes first: its app context must be under ``edx``'s, not over it."""
+    e = edx
+    e.world = World(db)
+    now = utcnow().replace(second=0, microsecond=0)
+    e.contract = e.world.contract(
+        "Edits",
+        OrganizationFactory(name="Edits Org", key="EDITS"),
+        MembershipType.CODE,
+        seat_limit=20,
+        start_at=now - dt.timedelta(days=30),
+        end_at=now + dt.timedelta(hours=1),
+        price_per_learner=None,
+    )
+    db.session.commit()
+    e.run = add_course(e, "DS.101x")
+    e.staff = make_user(is_staff=True)
+    db.session.commit()
+    e.serializer = e.app.session_interface.get_signing_serializer(e.app)
+    with live_server(e.app) as portal:
+        e.portal = portal
+        yield e
 
 
 def add_course(e: Any, number: str) -> CourseRun:

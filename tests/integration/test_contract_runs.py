@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,7 +15,6 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.core.domain_errors import DomainError
-from portal.demo import seed_demo
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -31,7 +30,6 @@ from portal.models import (
 )
 from portal.services import contract_runs
 from tests.conftest import USES_POSTGRES
-from tests.support.emulators import Edx
 from tests.support.factories import (
     CourseFactory,
     CourseRunFactory,
@@ -40,24 +38,6 @@ from tests.support.factories import (
 )
 from tests.support.live_server import live_server
 from tests.support.rows import one
-
-
-@pytest.fixture
-def edx(rq_app_factory: Callable[..., Flask], job_runner_for: Callable[..., Any]) -> Iterator[Any]:
-    from emulators.openedx import create_app as create_openedx
-
-    with live_server(create_openedx({})) as url:
-        app = rq_app_factory(OPENEDX_LMS_URL=url, OPENEDX_STUDIO_URL=url)
-        with app.app_context():
-            seed_demo()
-            db.session.commit()
-
-            class Env:
-                pass
-
-            env: Any = Env()
-            env.app, env.edx, env.jobs = app, Edx(url), job_runner_for(app)
-            yield env
 
 
 def contract(slug: str) -> Contract:
