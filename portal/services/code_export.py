@@ -4,10 +4,10 @@ so memory stays flat at 100,000 codes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
 from sqlalchemy import select
 
+from portal.core.csv_export import csv_safe
 from portal.extensions import db
 from portal.models import Contract, EnrollmentCode
 
@@ -23,15 +23,6 @@ EXPORT_HEADER = [
     "assigned email",
     "redeem link",
 ]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    if value is None:
-        return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def iter_export_rows(contract: Contract, base_url: str) -> Iterator[list[str]]:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 import portal.tasks.codes  # noqa: F401 - registers codes.generate until the factory imports it
+from portal.core.csv_export import csv_safe
 from portal.core.domain_errors import DomainError
 from portal.jobs import record_job
 from portal.jobs.registry import JobContext
@@ -360,7 +361,7 @@ def test_search_codes(db: Any, org: Organization) -> None:
     ],
 )
 def test_csv_cells_are_neutralized(value: object, expected: str) -> None:
-    assert code_export.csv_safe(value) == expected
+    assert csv_safe(value) == expected
 
 
 def test_export_rows(db: Any, org: Organization) -> None:
