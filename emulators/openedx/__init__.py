@@ -13,7 +13,21 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from flask import Flask
 
-from . import admin, auth, course_runs, courses, enrollment_reads, enrollments, modes, pages, users
+from . import (
+    admin,
+    auth,
+    certificates,
+    completion,
+    course_runs,
+    courses,
+    enrollment_reads,
+    enrollments,
+    grades,
+    modes,
+    outcome_admin,
+    pages,
+    users,
+)
 from .config import Settings, resolve
 from .errors import register_error_handlers
 from .faults import FaultRegistry, FaultSpecError, install
@@ -110,8 +124,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         enrollment_reads,
         users,
         courses,
+        grades,
+        certificates,
+        completion,
         pages,
         admin,
+        outcome_admin,
     ):
         app.register_blueprint(module.bp)
     app.wsgi_app = MergeSlashes(app.wsgi_app)  # type: ignore[method-assign]

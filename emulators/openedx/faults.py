@@ -40,6 +40,10 @@ ENDPOINTS: tuple[str, ...] = (
     "courses.list",
     "courses.get",
     "email_settings",
+    "grades.course",
+    "certificates.get",
+    "certificates.list",
+    "completion.course",
 )
 WILDCARD = "*"
 _FIELDS = {

@@ -56,6 +56,39 @@ CREATE TABLE IF NOT EXISTS enrollments (
     created TEXT NOT NULL,
     UNIQUE (user_id, course_key)
 );
+CREATE INDEX IF NOT EXISTS enrollments_by_course ON enrollments (course_key, id);
+CREATE INDEX IF NOT EXISTS enrollments_by_course_user ON enrollments (course_key, user_id);
+CREATE TABLE IF NOT EXISTS grades (
+    user_id INTEGER NOT NULL,
+    course_key TEXT NOT NULL,
+    percent REAL NOT NULL,
+    passed INTEGER NOT NULL,
+    letter_grade TEXT,
+    modified TEXT NOT NULL,
+    PRIMARY KEY (user_id, course_key)
+);
+CREATE TABLE IF NOT EXISTS certificates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL,
+    course_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    grade TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL,
+    verify_uuid TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    UNIQUE (user_id, course_key)
+);
+CREATE TABLE IF NOT EXISTS completions (
+    user_id INTEGER NOT NULL,
+    course_key TEXT NOT NULL,
+    earned REAL NOT NULL,
+    possible REAL NOT NULL,
+    percent REAL NOT NULL,
+    modified TEXT NOT NULL,
+    PRIMARY KEY (user_id, course_key)
+);
+CREATE TABLE IF NOT EXISTS features (name TEXT PRIMARY KEY, enabled INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -66,7 +99,16 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 """
 
-STATE_TABLES = ("users", "course_runs", "course_modes", "enrollments")
+STATE_TABLES = (
+    "users",
+    "course_runs",
+    "course_modes",
+    "enrollments",
+    "grades",
+    "certificates",
+    "completions",
+    "features",
+)
 
 
 def dt(value: datetime | None) -> str | None:
