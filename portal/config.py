@@ -81,6 +81,11 @@ class Settings:
     openedx_studio_url: str = "http://127.0.0.1:8190"
     openedx_client_id: str = "b2b-portal"
     openedx_client_secret: str = "demo-edx-secret"  # noqa: S105 - the emulator's documented demo secret
+    # The long-running worker syncs each contract run's grades, progress and certificates this
+    # often; 0 turns the scheduled sync off (staff can still sync a run on demand).
+    openedx_outcome_sync_interval_seconds: float = 3600.0
+    # Runs that ended longer ago than this are no longer synced on the schedule.
+    openedx_outcome_sync_after_end_days: int = 60
     # CyberSource Secure Acceptance hosted checkout (the payment emulator in demo mode).
     cybersource_url: str = "http://127.0.0.1:8195/pay"
     cybersource_profile_id: str = "demo-profile"
@@ -89,6 +94,8 @@ class Settings:
     # Flask-Limiter storage: "memory://" in demo, REDIS_URL in production when unset.
     ratelimit_storage_url: str = ""
     redeem_rate_limit: str = "10 per minute;50 per hour"
+    # Requests per token to the organization API (/api/org/v1).
+    org_api_rate_limit: str = "120 per minute"
     http_timeout_seconds: float = 10.0
     # Email: "outbox" in demo and test, "smtp" in production when unset.
     mail_backend: str = "outbox"

@@ -137,6 +137,11 @@ class OpenEdxClient:
                 raise error from exc
         raise AssertionError("unreachable")
 
+    def lms_call(self, what: str, call: Callable[[EdxApi], T]) -> T:
+        """Run ``call`` with an edx-api-client authenticated for the LMS (renewing the token once
+        on a 401); failures become ``OpenEdxError``."""
+        return self._call("bearer", what, call)
+
     # -- Studio course runs -----------------------------------------------------------------
 
     def get_course_run(self, key: str) -> dict[str, Any] | None:

@@ -29,5 +29,7 @@ class JobKind(StrEnum):
     # portal/tasks/openedx_enrollments.py
     OPENEDX_ENROLL = "openedx.enroll"
     OPENEDX_UNENROLL = "openedx.unenroll"
+    # portal/tasks/outcomes.py
+    OPENEDX_SYNC_OUTCOMES = "openedx.sync_outcomes"
     # portal/tasks/system.py
     SYSTEM_PING = "system.ping"

@@ -1,6 +1,6 @@
 """The whole domain model; importing this package registers every table on ``Base.metadata``."""
 
-from portal.models.access import ApiToken, OutboxMessage
+from portal.models.access import ApiToken, OrganizationApiToken, OutboxMessage
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.codes import CodeRedemption, EnrollmentCode, RedemptionType, Seat, SeatSource
@@ -18,10 +18,19 @@ from portal.models.courseware import (
 from portal.models.enrollments import EdxSyncState, Enrollment
 from portal.models.jobs import BackgroundJob, JobState
 from portal.models.organizations import Membership, MembershipSource, Organization
+from portal.models.outcomes import (
+    CERTIFICATE_EARNED,
+    LearningOutcome,
+    OutcomeStatus,
+    OutcomeSync,
+    OutcomeSyncState,
+    outcome_status_of,
+)
 from portal.models.usage import ContractRunEnrollments, ContractSeatDay
 from portal.models.users import User, normalize_email
 
 __all__ = [
+    "CERTIFICATE_EARNED",
     "RESTRICTION_B2B",
     "ApiToken",
     "AuditEvent",
@@ -39,6 +48,7 @@ __all__ = [
     "Enrollment",
     "EnrollmentCode",
     "JobState",
+    "LearningOutcome",
     "Membership",
     "MembershipSource",
     "MembershipType",
@@ -46,7 +56,11 @@ __all__ = [
     "OrderLine",
     "OrderState",
     "Organization",
+    "OrganizationApiToken",
     "OutboxMessage",
+    "OutcomeStatus",
+    "OutcomeSync",
+    "OutcomeSyncState",
     "Pacing",
     "Payment",
     "PaymentDecision",
@@ -57,5 +71,6 @@ __all__ = [
     "SeatSource",
     "User",
     "normalize_email",
+    "outcome_status_of",
     "utcnow",
 ]

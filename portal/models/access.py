@@ -25,6 +25,26 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class OrganizationApiToken(Base):
+    """A token an org admin creates for their organization's read-only API (``/api/org/v1``): it
+    sees that organization's data only. Only a SHA-256 is kept; the value is shown once."""
+
+    __tablename__ = "organization_api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the value, shown in lists so a person can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
 class OutboxMessage(Base):
     """Every email the portal sends, recorded first and sent by a job after commit."""
 

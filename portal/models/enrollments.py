@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, str_enum, utcnow
@@ -25,7 +25,11 @@ class EdxSyncState(enum.StrEnum):
 
 class Enrollment(Base):
     __tablename__ = "enrollments"
-    __table_args__ = (UniqueConstraint("user_id", "course_run_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "course_run_id"),
+        # A learner's enrollments through one contract (their outcome in it, per seat).
+        Index("ix_enrollments_user_contract", "user_id", "contract_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

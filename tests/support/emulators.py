@@ -124,6 +124,19 @@ class Edx:
         )
         assert r.status_code == 200, r.text
 
+    # -- outcomes: the emulator's test controls (not edX paths)
+
+    def control(self, what: str, body: Any) -> dict[str, Any]:
+        """``POST /__emulator__/{what}`` (grades, progress, certificates, bulk_learners)."""
+        r = requests.post(f"{self.url}/__emulator__/{what}", json=body, timeout=60)
+        assert r.status_code == 201, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def features(self, **flags: bool) -> None:
+        r = requests.patch(f"{self.url}/__emulator__/features", json=flags, timeout=10)
+        assert r.status_code == 200, r.text
+
     # -- faults the emulator plays
 
     def fault(self, **spec: Any) -> None:
