@@ -96,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
         courseware,
         jobs_audit,
         organizations,
+        outcomes,
         refunds,
     )
     from portal.staff.views import bp as staff_bp
@@ -143,6 +144,7 @@ def register_jobs(extra_modules: str) -> None:
         keycloak,
         openedx,
         openedx_enrollments,
+        outcomes,
         system,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.demo.bulk import add_bulk_learners
+from portal.demo.bulk import add_bulk_learners, add_bulk_outcomes
 from portal.demo.catalog import seed_program, seed_public_course, seed_source_courses
 from portal.demo.codes import sample_codes
 from portal.demo.common import Created
@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.models import Contract, utcnow
 from portal.services.audit import record_event
 
-__all__ = ["add_bulk_learners", "sample_codes", "seed_demo"]
+__all__ = ["add_bulk_learners", "add_bulk_outcomes", "sample_codes", "seed_demo"]
 
 
 def seed_demo(*, contract_runs: bool = False, seat_history: bool = False) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert
+from sqlalchemy import exists, insert, select
 
 from portal.extensions import db
 from portal.models import (
@@ -12,6 +12,7 @@ from portal.models import (
     CourseRun,
     EdxSyncState,
     Enrollment,
+    LearningOutcome,
     Seat,
     SeatSource,
     User,
@@ -36,6 +37,7 @@ def add_bulk_learners(
                     {
                         "email": f"{prefix}-{offset + k}@example.com",
                         "name": f"Learner {offset + k}",
+                        "edx_username": f"{prefix}_{offset + k}",
                         "created_at": now,
                     }
                     for k in range(n)
@@ -72,3 +74,49 @@ def add_bulk_learners(
                 ],
             )
     s.commit()
+
+
+def add_bulk_outcomes(run: CourseRun) -> int:
+    """Outcomes for every learner enrolled in ``run`` who has none yet, as a sync would leave them: a third passed
+    (with a certificate, completed over the last 50 days), a third in progress, a third not
+    started; and the run's sync totals. For query-count tests and benchmarks. Returns the count."""
+    from portal.services import outcome_store, outcome_sync
+
+    s = db.session
+    now = utcnow()
+    users = list(
+        s.scalars(
+            select(Enrollment.user_id).where(
+                Enrollment.course_run_id == run.id,
+                ~exists().where(
+                    LearningOutcome.course_run_id == run.id,
+                    LearningOutcome.user_id == Enrollment.user_id,
+                ),
+            )
+        )
+    )
+    rows = []
+    for n, user_id in enumerate(users):
+        kind = n % 3
+        rows.append(
+            {
+                "course_run_id": run.id,
+                "user_id": user_id,
+                "percent": (0.85, 0.4, 0.0)[kind],
+                "letter_grade": "Pass" if kind == 0 else None,
+                "passed": kind == 0,
+                "progress": (1.0, 0.5, 0.0)[kind],
+                "certificate_status": "downloadable" if kind == 0 else None,
+                "certificate_url": f"https://lms.example/certificates/{user_id}"
+                if kind == 0
+                else None,
+                "completed_at": now - dt.timedelta(days=n % 50) if kind == 0 else None,
+                "synced_at": now,
+                "changed_at": now,
+            }
+        )
+    for offset in range(0, len(rows), 5000):
+        s.execute(insert(LearningOutcome), rows[offset : offset + 5000])
+    outcome_sync.mark_succeeded(run.id, {"grades": len(rows)}, outcome_store.run_totals(run.id))
+    s.commit()
+    return len(rows)

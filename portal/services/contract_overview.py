@@ -90,6 +90,8 @@ def contract_courseware(contract: Contract) -> ContractCourseware:
             .where(
                 BackgroundJob.object_type == "course_run",
                 BackgroundJob.object_id.in_([str(r.id) for r in runs]),
+                # the outcome syncs have their own section (``outcomes.run_syncs``)
+                BackgroundJob.kind != str(JobKind.OPENEDX_SYNC_OUTCOMES),
             )
             .order_by(BackgroundJob.id)
         )

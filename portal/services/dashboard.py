@@ -21,6 +21,7 @@ from portal.models import (
     EdxRunState,
     EdxSyncState,
     Enrollment,
+    LearningOutcome,
     Membership,
     Order,
     OrderState,
@@ -30,6 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.services.access import available_contracts
+from portal.services.outcomes import OUTCOME_COLUMNS, Outcome, outcome_join, outcome_of
 
 STATE_LABELS = {
     EdxSyncState.SYNCED: ("enrolled", "Enrolled"),
@@ -72,7 +74,9 @@ _PROGRAMS = (
 _ENROLLMENTS = (
     select(Enrollment.id, Enrollment.course_run_id, Enrollment.active, Enrollment.edx_state)
     .add_columns(CourseRun.title, CourseRun.course_key)
+    .add_columns(*OUTCOME_COLUMNS)
     .join(CourseRun, Enrollment.course_run_id == CourseRun.id)
+    .outerjoin(LearningOutcome, outcome_join())
     .where(Enrollment.user_id == bindparam("user_id"))
     .order_by(Enrollment.created_at.desc())
 )
@@ -90,6 +94,7 @@ class EnrollmentRow(NamedTuple):
     active: bool
     state: tuple[str, str]
     course_url: str | None  # only for an active enrollment that edX has
+    outcome: Outcome  # grade, progress and certificate at the run's last sync
 
 
 def enrollment_label(active: bool, edx_state: EdxSyncState) -> tuple[str, str]:
@@ -109,6 +114,7 @@ def _enrollment_row(row: AnyRow, lms: str) -> EnrollmentRow:
         active=row.active,
         state=enrollment_label(row.active, row.edx_state),
         course_url=f"{lms}/courses/{row.course_key}/course/" if go else None,
+        outcome=outcome_of(row),
     )
 
 

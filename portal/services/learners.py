@@ -24,12 +24,30 @@ from portal.models import (
     CourseRun,
     EdxSyncState,
     Enrollment,
+    LearningOutcome,
     Organization,
     Seat,
     SeatSource,
     User,
 )
 from portal.services.audit import record_event
+from portal.services.learner_outcomes import (
+    DEFAULT_SORT,
+    NONE_YET,
+    OUTCOME_SORTS,
+    LearnerOutcome,
+    join_outcomes,
+    order_learners,
+    outcomes_for,
+    sort_key,
+)
+from portal.services.outcomes import (
+    OUTCOME_COLUMNS,
+    STATUS_FILTERS,
+    Outcome,
+    outcome_join,
+    outcome_of,
+)
 
 PER_PAGE = 50
 EXPORT_CHUNK = 1000
@@ -50,6 +68,10 @@ EXPORT_HEADER = [
     "revoked",
     "revoke reason",
     "enrollments",
+    "outcome",
+    "progress %",
+    "grade %",
+    "certificates",
 ]
 
 
@@ -58,6 +80,8 @@ class LearnerFilter:
     contract_id: int | None = None
     status: str = "active"
     q: str = ""
+    outcome: str = ""  # "", or a learner outcome status (not_started, in_progress, passed)
+    sort: str = DEFAULT_SORT
 
     @classmethod
     def from_args(cls, args: Any, contract_ids: Sequence[int]) -> LearnerFilter:
@@ -66,11 +90,18 @@ class LearnerFilter:
         if contract_id not in contract_ids:
             contract_id = None
         status = str(args.get("status") or "active")
+        outcome = str(args.get("outcome") or "")
         return cls(
             contract_id=contract_id,
             status=status if status in STATUSES else "active",
             q=str(args.get("q") or "").strip()[:200],
+            outcome=outcome if outcome in STATUS_FILTERS else "",
+            sort=sort_key(args.get("sort")),
         )
+
+    @property
+    def needs_outcomes(self) -> bool:
+        return bool(self.outcome) or self.sort.lstrip("-") in OUTCOME_SORTS
 
     def args(self) -> dict[str, Any]:
         """The query-string form of this filter (for links to other pages and the CSV)."""
@@ -81,6 +112,10 @@ class LearnerFilter:
             values["status"] = self.status
         if self.q:
             values["q"] = self.q
+        if self.outcome:
+            values["outcome"] = self.outcome
+        if self.sort != DEFAULT_SORT:
+            values["sort"] = self.sort
         return values
 
 
@@ -89,6 +124,7 @@ class EnrollmentInfo:
     course_key: str
     title: str
     state: str
+    outcome: Outcome
 
 
 @dataclass
@@ -105,6 +141,7 @@ class LearnerRow:
     revoke_reason: str | None
     revoke_allowed: bool
     enrollments: list[EnrollmentInfo] = field(default_factory=list)
+    outcome: LearnerOutcome = NONE_YET
 
     @property
     def access(self) -> str:
@@ -146,8 +183,10 @@ def _base(contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFi
         )
         .join(User, User.id == Seat.user_id)
         .where(Seat.contract_id.in_(_contract_ids(contracts, flt)))
-        .order_by(Seat.claimed_at.desc(), Seat.id.desc())
     )
+    if flt.needs_outcomes:
+        query = join_outcomes(query, flt.outcome, flt.sort)
+    query = order_learners(query, flt.sort)
     if flt.status == "active":
         query = query.where(Seat.revoked_at.is_(None))
     elif flt.status == "revoked":
@@ -183,10 +222,23 @@ def _infos(contracts: Sequence[Contract]) -> dict[int, ContractInfo]:
     return {c.id: ContractInfo(c.id, c.name, c.seat_revoke_allowed) for c in contracts}
 
 
+ROW_FIELDS = (
+    "seat_id",
+    "contract_id",
+    "user_id",
+    "name",
+    "email",
+    "source",
+    "claimed_at",
+    "revoked_at",
+    "revoke_reason",
+)
+
+
 def _rows(raw: Sequence[Any], by_id: dict[int, ContractInfo]) -> list[LearnerRow]:
     return [
         LearnerRow(
-            **row._mapping,
+            **{name: row._mapping[name] for name in ROW_FIELDS},
             contract_name=by_id[row.contract_id].name,
             revoke_allowed=by_id[row.contract_id].seat_revoke_allowed,
         )
@@ -199,7 +251,7 @@ def _attach_enrollments(rows: list[LearnerRow]) -> None:
     if not rows:
         return
     found: dict[tuple[int, int], list[EnrollmentInfo]] = defaultdict(list)
-    for user_id, contract_id, key, title, active, state in db.session.execute(
+    for e in db.session.execute(
         select(
             Enrollment.user_id,
             Enrollment.contract_id,
@@ -207,19 +259,26 @@ def _attach_enrollments(rows: list[LearnerRow]) -> None:
             CourseRun.title,
             Enrollment.active,
             Enrollment.edx_state,
+            *OUTCOME_COLUMNS,
         )
         .join(CourseRun, CourseRun.id == Enrollment.course_run_id)
+        .outerjoin(LearningOutcome, outcome_join())
         .where(
             Enrollment.user_id.in_({row.user_id for row in rows}),
             Enrollment.contract_id.in_({row.contract_id for row in rows}),
         )
         .order_by(CourseRun.course_key)
     ).all():
-        found[(user_id, contract_id or 0)].append(
-            EnrollmentInfo(key, title, enrollment_state(active, state))
+        found[(e.user_id, e.contract_id or 0)].append(
+            EnrollmentInfo(
+                e.course_key, e.title, enrollment_state(e.active, e.edx_state), outcome_of(e)
+            )
         )
+    pairs = [(row.user_id, row.contract_id) for row in rows]
+    outcomes = outcomes_for(pairs, sorted({row.contract_id for row in rows}))
     for row in rows:
         row.enrollments = found.get((row.user_id, row.contract_id), [])
+        row.outcome = outcomes.get((row.user_id, row.contract_id), NONE_YET)
 
 
 def learners_page(
@@ -237,7 +296,7 @@ def learners_page(
 
 
 def _total(contracts: Sequence[Contract], flt: LearnerFilter) -> int:
-    if flt.q:
+    if flt.q or flt.outcome:
         counted = select(func.count()).select_from(_base(contracts, flt).order_by(None).subquery())
     else:  # no search: the running totals (a row per contract and day), not the seats
         held = {
@@ -290,5 +349,12 @@ def _export_rows(by_id: dict[int, ContractInfo], flt: LearnerFilter) -> Iterator
                 "revoked" if row.revoked_at else "active",
                 _date(row.revoked_at),
                 row.revoke_reason,
-                "; ".join(f"{e.course_key} ({e.state})" for e in row.enrollments),
+                "; ".join(
+                    f"{e.course_key} ({e.state}, {e.outcome.label.lower()})"
+                    for e in row.enrollments
+                ),
+                row.outcome.label,
+                row.outcome.progress_percent,
+                row.outcome.grade_percent,
+                row.outcome.certificates,
             ]

@@ -11,7 +11,8 @@ from sqlalchemy.orm import joinedload
 
 from portal.core.pagination import Page, paginate
 from portal.extensions import db
-from portal.models import BackgroundJob, Membership, Organization, User
+from portal.models import BackgroundJob, Contract, Membership, Organization, User
+from portal.services.outcomes import OutcomeSummary, merged, summaries_by_contract
 
 RECENT_KEYCLOAK_JOBS = 5
 
@@ -53,6 +54,12 @@ def organizations_page(q: str, page: int) -> Page[tuple[Organization, int]]:
 class OrganizationPage:
     members: Page[Membership]
     jobs: list[BackgroundJob]
+    contracts: list[Contract]
+    outcomes: dict[int, OutcomeSummary]  # by contract id
+
+    @property
+    def all_outcomes(self) -> OutcomeSummary:
+        return merged(self.outcomes[c.id] for c in self.contracts)
 
 
 def organization_page(org: Organization, page: int) -> OrganizationPage:
@@ -70,7 +77,17 @@ def organization_page(org: Organization, page: int) -> OrganizationPage:
         .order_by(BackgroundJob.id.desc())
         .limit(RECENT_KEYCLOAK_JOBS)
     ).all()
-    return OrganizationPage(members=paginate(members, page, scalars=True), jobs=list(jobs))
+    contracts = list(
+        db.session.scalars(
+            select(Contract).where(Contract.organization_id == org.id).order_by(Contract.name)
+        )
+    )
+    return OrganizationPage(
+        members=paginate(members, page, scalars=True),
+        jobs=list(jobs),
+        contracts=contracts,
+        outcomes=summaries_by_contract(c.id for c in contracts),
+    )
 
 
 def find_membership(org: Organization, user_id: int) -> Membership | None:

@@ -31,6 +31,7 @@ from portal.services.contract_overview import (
 )
 from portal.services.locks import lock_contract
 from portal.services.organization_overview import organizations_by_name
+from portal.services.outcomes import run_syncs, summaries_by_contract
 from portal.services.seat_code_sync import sync_seat_codes
 from portal.services.seats import claimed_count
 from portal.staff.contract_forms import (
@@ -66,10 +67,13 @@ def contract_detail(contract_id: int) -> str:
         codes_page=requested_page(request.args, "codes_page"),
         learners_page=requested_page(request.args, "learners_page"),
     )
+    courseware = contract_courseware(contract)
     return render_template(
         "staff/contracts/detail.html",
         contract=contract,
-        **vars(contract_courseware(contract)),
+        outcomes=summaries_by_contract([contract.id])[contract.id],
+        run_syncs=run_syncs(courseware.runs),
+        **vars(courseware),
         **vars(sections),
         batch_form=BatchForm(formdata=None),
     )

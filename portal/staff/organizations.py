@@ -128,6 +128,9 @@ def _detail_page(org: Organization, member_form: MemberForm, status: int = 200) 
         members=shown.members,
         member_form=member_form,
         jobs=shown.jobs,
+        contracts=shown.contracts,
+        outcomes=shown.outcomes,
+        all_outcomes=shown.all_outcomes,
         key_locked=service.key_locked(org),
     )
 

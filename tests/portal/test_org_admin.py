@@ -171,14 +171,15 @@ def test_learners_csv_streams_the_same_view_formula_safe(
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == [
         "name", "email", "contract", "access", "seat claimed", "seat status", "revoked",
-        "revoke reason", "enrollments",
+        "revoke reason", "enrollments", "outcome", "progress %", "grade %", "certificates",
     ]  # fmt: skip
     by_email = {row[1]: row for row in rows[1:]}
     assert set(by_email) == {"ada@acme.example", "bob@acme.example"}
     ada = by_email["ada@acme.example"]
     assert ada[0] == '\'=HYPERLINK("http://evil")'
     assert ada[2:4] == ["Seats", "Code"] and ada[5] == "active"
-    assert ada[8] == "course-v1:ACME+DS101+1T1C2026 (enrolled)"
+    assert ada[8] == "course-v1:ACME+DS101+1T1C2026 (enrolled, not started)"
+    assert ada[9:] == ["Not started", "", "", "0"]  # nothing synced from edX yet
     bob = by_email["bob@acme.example"]
     assert bob[5] == "revoked" and bob[7] == "'+left the team" and bob[8] == ""
 
