@@ -88,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.core.views import bp as core_bp
     from portal.learner.views import bp as learner_bp
     from portal.org_admin.views import bp as org_admin_bp
+    from portal.org_api.views import bp as org_api_bp
     from portal.outbox.views import bp as outbox_bp
     from portal.staff import (  # noqa: F401 - add their routes to staff_bp
         codes,
@@ -108,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(learner_bp, url_prefix="/learner")
     app.register_blueprint(checkout_bp, url_prefix="/checkout")
     app.register_blueprint(org_admin_bp, url_prefix="/org")
+    app.register_blueprint(org_api_bp, url_prefix="/api/org/v1")
     app.register_blueprint(staff_bp, url_prefix="/staff")
     if app.config["PORTAL"].captures_mail:  # the demo outbox exists only while mail is captured
         app.register_blueprint(outbox_bp, url_prefix="/outbox")

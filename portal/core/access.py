@@ -27,7 +27,8 @@ PUBLIC_ENDPOINTS = {
     "checkout.notify",
     "checkout.receipt",
 }
-PUBLIC_BLUEPRINTS = {"auth", "catalog", "catalog_api"}
+# The APIs answer for themselves (401 JSON with ``WWW-Authenticate: Bearer``).
+PUBLIC_BLUEPRINTS = {"auth", "catalog", "catalog_api", "org_api"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_VERSION_KEY = "_sv"

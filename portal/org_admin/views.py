@@ -8,14 +8,17 @@ contract belongs to that organization.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, render_template
 from flask_login import current_user
 
 from portal.core.access import org_admin_required
-from portal.models import Organization
-from portal.org_admin.charts import usage_chart
+from portal.models import Organization, utcnow
+from portal.org_admin.charts import completion_chart, usage_chart
 from portal.services.organization_contracts import managed_organizations
-from portal.services.seat_usage import organization_usage
+from portal.services.outcomes import completions_by_contract, summaries_by_contract
+from portal.services.seat_usage import CHART_DAYS, organization_usage
 
 bp = Blueprint("org_admin", __name__)
 
@@ -33,13 +36,21 @@ def index() -> str:
 def overview(organization: Organization) -> str:
     usages = organization_usage(organization)
     charts = {usage.contract.id: usage_chart(usage) for usage in usages}
+    ids = [usage.contract.id for usage in usages]
+    outcomes = summaries_by_contract(ids)
+    today = utcnow().date()
+    series = completions_by_contract(ids, today - dt.timedelta(days=CHART_DAYS - 1), today)
     return render_template(
         "org_admin/overview.html",
         organization=organization,
         usages=usages,
         charts=charts,
+        outcomes=outcomes,
+        completion_charts={
+            cid: completion_chart(series[cid], outcomes[cid].learners) for cid in ids
+        },
         alerts=[u for u in usages if u.alert and u.contract.active],
     )
 
 
-from portal.org_admin import codes, learners  # noqa: E402,F401 - add their routes to bp
+from portal.org_admin import api_tokens, codes, learners  # noqa: E402,F401 - add their routes to bp

@@ -20,6 +20,7 @@ LAYERS: dict[str, float] = {
     "org_admin": 3,
     "staff": 3,
     "catalog": 3,
+    "org_api": 3,
     "outbox": 3,
     "core.views": 3,
     "cli": 3,

@@ -257,6 +257,11 @@ class SecurityWorld(OrgWorld):
         self.token, self.token_value = issue_api_token(
             "security", [RESTRICTION_B2B], created_by_id=self.staff.id
         )
+        from portal.services.org_api_tokens import issue_token
+
+        self.org_token, self.org_token_value = issue_token(
+            self.acme, "security", created_by_id=self.grace.id
+        )
         self.acme.logo = png_bytes()
         self.acme.logo_content_type = "image/png"
         db.session.commit()
@@ -365,6 +370,9 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
         "org_admin.remind": {},
         "org_admin.revoke_assignment": {},
         "org_admin.revoke_seat": {"reason": "Left the company", "confirm": "y"},
+        "org_admin.api_token_create": {"name": "Reporting"},
+        "org_admin.api_token_revoke": {"token_id": str(world.org_token.id), "confirm": "y"},
+        "staff.run_outcomes_sync": {},
         "staff.api_token_new": {"name": "Partner", "allowed_restrictions": RESTRICTION_B2B},
         "staff.api_token_revoke": {"confirm": "y"},
         "staff.code_deactivate": {"confirm": "y"},

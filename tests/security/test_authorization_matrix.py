@@ -11,10 +11,15 @@ Expected outcomes:
 * ``open``: neither sent to sign in, nor 401, 403 or 404, nor 5xx (validation 400/409 is fine);
 * ``login``: a redirect to /auth/login (401 under /api/);
 * ``403`` / ``404``: exactly that status (404 is how the portal hides objects that are not yours).
+
+The organization API (``/api/org/v1``) takes bearer tokens only: for every caller of the matrix (a
+session cookie at most) it is a 401. Its tokens are checked below the matrix: a token reads its own
+organization's objects and gets 404 for another's.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +27,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.models import Organization
+from portal.services import org_api_tokens
 from tests.security.conftest import (
     ROLES,
     SecurityWorld,
@@ -31,19 +38,21 @@ from tests.security.conftest import (
     sign_in,
 )
 
-PUBLIC, SIGNED_IN, OWNER, ORG_ADMIN, ORG_ADMIN_ANY, STAFF = (
+PUBLIC, SIGNED_IN, OWNER, ORG_ADMIN, ORG_ADMIN_ANY, STAFF, TOKEN = (
     "public",
     "signed-in",
     "owner",
     "org-admin",
     "org-admin-any",
     "staff",
+    "token",
 )
 
 # Who may reach each endpoint. PUBLIC: anyone. SIGNED_IN: anyone signed in. OWNER: signed in, and the
 # object (Lee's order, enrollment or email) must be theirs, else 404. ORG_ADMIN: admins of the
 # organization in the URL (403 for people who manage nothing, 404 for other admins) and staff.
-# ORG_ADMIN_ANY: any org admin (their own list) and staff. STAFF: staff only.
+# ORG_ADMIN_ANY: any org admin (their own list) and staff. STAFF: staff only. TOKEN: an organization
+# API token only (no session, whoever's, opens it), scoped to the token's organization.
 ACCESS: dict[str, str] = {
     "static": PUBLIC,
     "core.home": PUBLIC,
@@ -90,6 +99,14 @@ ACCESS: dict[str, str] = {
     "org_admin.assign_bulk": ORG_ADMIN,
     "org_admin.remind": ORG_ADMIN,
     "org_admin.revoke_assignment": ORG_ADMIN,
+    "org_admin.api_tokens": ORG_ADMIN,
+    "org_admin.api_token_create": ORG_ADMIN,
+    "org_admin.api_token_revoke": ORG_ADMIN,
+    "org_api.openapi": PUBLIC,
+    **{
+        f"org_api.{name}": TOKEN
+        for name in ["organization", "contracts", "contract", "seats", "learners", "codes"]
+    },
     **{
         f"staff.{name}": STAFF
         for name in [
@@ -130,6 +147,7 @@ ACCESS: dict[str, str] = {
             "contract_add_run",
             "contract_remove_run",
             "contract_remove_program",
+            "run_outcomes_sync",
             "codes_generate",
             "code_deactivate",
             "codes_export",
@@ -167,7 +185,7 @@ def expected(endpoint: str, role: str) -> str:
     access = ACCESS[endpoint]
     if access == PUBLIC:
         return "open"
-    if role == "anonymous":
+    if role == "anonymous" or access == TOKEN:
         return "login"
     if access == SIGNED_IN:
         return "open"
@@ -196,6 +214,25 @@ def outcome(rule: str, response: Any) -> str:
     if status == 401 or status >= 500:
         return f"refused {status}"
     return "open"
+
+
+class MatrixWorld(SecurityWorld):
+    """The security world, plus an organization API token of Acme's and one of Globex's."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.acme_api, self.acme_api_value = org_api_tokens.issue_token(
+            self.acme, "Acme reporting", created_by_id=self.grace.id
+        )
+        self.globex_api, self.globex_api_value = org_api_tokens.issue_token(
+            self.globex, "Globex reporting", created_by_id=self.gus.id
+        )
+        db.session.commit()
+
+
+@pytest.fixture
+def world(db: Any) -> MatrixWorld:
+    return MatrixWorld(db)
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +273,104 @@ def test_the_matrix(
         if got != want:
             mismatches.append(f"{method} {url} ({endpoint}): expected {want}, got {got}")
     assert mismatches == [], f"{role}:\n" + "\n".join(mismatches)
+
+
+# ----------------------------------------------------------------------------- organization API tokens
+
+API_ROUTES = sorted(
+    (endpoint, rule)
+    for endpoint, rule, method in all_routes()
+    if endpoint.startswith("org_api.") and endpoint != "org_api.openapi" and method == "GET"
+)
+
+
+def _api(client: FlaskClient, url: str, token: str, **query: Any) -> Any:
+    return client.get(url, query_string=query, headers={"Authorization": f"Bearer {token}"})
+
+
+def _every_row(client: FlaskClient, url: str, token: str, **query: Any) -> list[dict[str, Any]]:
+    """Every row of a listing, following its ``next`` links."""
+    rows: list[dict[str, Any]] = []
+    response = _api(client, url, token, page_size=100, **query)
+    while True:
+        assert response.status_code == 200, url
+        body = response.get_json()
+        rows += body["results"]
+        if body["next"] is None:
+            return rows
+        response = client.get(
+            urlsplit(body["next"]).path + "?" + urlsplit(body["next"]).query,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+
+def _contract_ids(world: MatrixWorld, org: Organization) -> set[int]:
+    from sqlalchemy import select
+
+    from portal.models import Contract
+
+    return set(
+        world.db.session.scalars(select(Contract.id).where(Contract.organization_id == org.id))
+    )
+
+
+def test_the_api_routes_are_the_ones_checked_here() -> None:
+    assert {e for e, _ in API_ROUTES} == {k for k, v in ACCESS.items() if v == TOKEN}
+
+
+def test_an_org_api_token_opens_every_api_route_on_its_own_organization(
+    app: Flask, client: FlaskClient, world: MatrixWorld
+) -> None:
+    """Acme's token on every API URL (all naming Acme's objects): answered, and only with Acme's
+    rows."""
+    acme = _contract_ids(world, world.acme)
+    for endpoint, _rule in API_ROUTES:
+        url = build_url(app, endpoint, world)
+        assert _api(client, url, world.acme_api_value).status_code == 200, url
+    assert (
+        _api(client, "/api/org/v1/organization", world.acme_api_value).get_json()["key"] == "ACME"
+    )
+    contracts = _every_row(client, "/api/org/v1/contracts", world.acme_api_value)
+    assert {c["id"] for c in contracts} == acme
+    for listing in ("learners", "codes"):
+        rows = _every_row(client, f"/api/org/v1/{listing}", world.acme_api_value)
+        assert rows and {r["contract_id"] for r in rows} <= acme, listing
+
+
+def test_an_org_api_token_gets_404_for_another_organizations_objects(
+    app: Flask, client: FlaskClient, world: MatrixWorld
+) -> None:
+    """Globex's token on the same URLs: Acme's contract and its seats are 404 (never 403, never
+    data), filters naming Acme's contract are 404, and every listing holds Globex's rows only."""
+    globex = _contract_ids(world, world.globex)
+    acme_code = world.assigned.code
+    for endpoint, rule in API_ROUTES:
+        url = build_url(app, endpoint, world)
+        response = _api(client, url, world.globex_api_value)
+        text = response.get_data(as_text=True)
+        assert "acme" not in text.lower() and acme_code not in text, url
+        if re.search(r"<int:contract_id>", rule):
+            assert response.status_code == 404, url
+            assert set(response.get_json()) == {"error", "detail", "status"}, url
+        else:
+            assert response.status_code == 200, url
+    for listing in ("learners", "codes"):
+        url = f"/api/org/v1/{listing}"
+        assert _api(client, url, world.globex_api_value, contract=world.seats.id).status_code == 404
+        rows = _every_row(client, url, world.globex_api_value)
+        assert {r["contract_id"] for r in rows} <= globex, listing
+    contracts = _every_row(client, "/api/org/v1/contracts", world.globex_api_value)
+    assert {c["id"] for c in contracts} == globex
+    organization = _api(client, "/api/org/v1/organization", world.globex_api_value).get_json()
+    assert organization["id"] == world.globex.id
+
+
+def test_a_revoked_org_api_token_opens_nothing(
+    app: Flask, client: FlaskClient, world: MatrixWorld
+) -> None:
+    org_api_tokens.revoke_token(world.acme_api)
+    world.db.session.commit()
+    for endpoint, _rule in API_ROUTES:
+        url = build_url(app, endpoint, world)
+        response = _api(client, url, world.acme_api_value)
+        assert response.status_code == 401 and "WWW-Authenticate" in response.headers, url

@@ -265,6 +265,14 @@ QUERY: dict[str, list[str]] = {
     "org_admin.assign_bulk": [],
     "org_admin.revoke_seat": [],
     "org_admin.revoke_assignment": [],
+    "org_admin.api_tokens": [],
+    "org_api.openapi": [],
+    "org_api.organization": [],
+    "org_api.contracts": ["page", "page_size"],
+    "org_api.contract": [],
+    "org_api.seats": ["status", "page", "page_size"],
+    "org_api.learners": ["contract", "status", "page", "page_size"],
+    "org_api.codes": ["contract", "status", "page", "page_size"],
     "staff.index": [],
     "staff.users": ["q", "page"],
     "staff.jobs": ["state", "kind", "page"],
@@ -347,6 +355,7 @@ NO_FIELDS = {
     "staff.create_in_keycloak",
     "staff.organization_logo_remove",
     "staff.resync_user",
+    "staff.run_outcomes_sync",
 }
 
 FILE_FIELDS = {"file", "logo"}  # the only file inputs (org admins' CSV, staff's logo upload)
