@@ -93,6 +93,10 @@ def demo() -> int:
         start("--app", "portal", "worker")
         start("--app", "portal", "run", "--host", "127.0.0.1", "--port", str(DEMO_PORTS["portal"]))
         wait_for_port(DEMO_PORTS["portal"], "the portal")
+        # Outcomes from edX for the demo learners, once the worker has made the contract runs.
+        subprocess.run(
+            [str(PY), "-m", "flask", "--app", "portal", "seed-demo-outcomes"], cwd=ROOT, env=env
+        )
         log(
             "the portal runs at http://127.0.0.1:5000 (Keycloak emulator :8180, Open edX emulator "
             ":8190, payment emulator :8195). Press Ctrl-C to stop."

@@ -9,12 +9,13 @@ from __future__ import annotations
 from flask import Flask
 
 from portal.cli.b2b import b2b_group
-from portal.cli.demo import grant_staff_command, seed_demo_command
+from portal.cli.demo import grant_staff_command, seed_demo_command, seed_demo_outcomes_command
 from portal.cli.worker import jobs_group, worker_command
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(seed_demo_outcomes_command)
     app.cli.add_command(grant_staff_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_group)

@@ -36,6 +36,22 @@ def seed_demo_command(no_contract_runs: bool, no_seat_history: bool) -> None:
         click.echo("Demo data already present; nothing created.")
 
 
+@click.command("seed-demo-outcomes")
+@click.option("--wait", default=120.0, show_default=True, help="Seconds to wait for the runs.")
+def seed_demo_outcomes_command(wait: float) -> None:
+    """Give demo learners grades, progress and certificates in the Open edX emulator and queue the
+    outcome sync (needs the emulator and a worker; waits for the contract runs to reach edX)."""
+    from portal.demo.outcomes import seed_demo_outcomes
+
+    with refusals():
+        done = seed_demo_outcomes(wait)
+    click.echo(
+        f"{done} demo learners have outcomes in edX; the worker syncs them now."
+        if done
+        else "The demo contract runs are not in edX yet; run this again once the worker made them."
+    )
+
+
 def _address(email: str) -> str:
     try:
         return normalize_email(validate_email(email.strip(), check_deliverability=False).normalized)
