@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from portal.extensions import db
 from portal.models import ApiToken, utcnow
@@ -38,16 +39,30 @@ def issue_api_token(
 
 def revoke_api_token(token: ApiToken) -> bool:
     """Revoke at once; False if it already was."""
+    return revoke(token, "api_token.revoked", "api_token", TOKEN_FIELDS)
+
+
+def revoke(
+    token: Any,
+    action: str,
+    object_type: str,
+    fields: tuple[str, ...],
+    *,
+    organization_id: int | None = None,
+) -> bool:
+    """Revoke a token of either kind at once (the next request with it is refused) and audit
+    ``action``; False if it already was."""
     if token.revoked_at is not None:
         return False
-    before = snapshot(token, TOKEN_FIELDS)
+    before = snapshot(token, fields)
     token.revoked_at = utcnow()
     db.session.flush()
     record_event(
-        "api_token.revoked",
-        "api_token",
+        action,
+        object_type,
         token.id,
+        organization_id=organization_id,
         before=before,
-        after=snapshot(token, TOKEN_FIELDS),
+        after=snapshot(token, fields),
     )
     return True

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, or_, select, update
 from portal.core.domain_errors import NotFound
 from portal.extensions import db
 from portal.models import Organization, OrganizationApiToken, utcnow
+from portal.services.api_tokens import revoke
 from portal.services.audit import record_event
 from portal.services.catalog import hash_token
 from portal.services.courseware import snapshot
@@ -93,20 +94,13 @@ def issue_token(
 
 def revoke_token(token: OrganizationApiToken) -> bool:
     """Revoke at once (the next request with it is a 401); False if it already was."""
-    if token.revoked_at is not None:
-        return False
-    before = snapshot(token, TOKEN_FIELDS)
-    token.revoked_at = utcnow()
-    db.session.flush()
-    record_event(
+    return revoke(
+        token,
         "org_api_token.revoked",
         "organization_api_token",
-        token.id,
+        TOKEN_FIELDS,
         organization_id=token.organization_id,
-        before=before,
-        after=snapshot(token, TOKEN_FIELDS),
     )
-    return True
 
 
 def authenticate(presented: str) -> Authenticated | None:
