@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import Table, and_, case, exists, func, or_, select, update
 from sqlalchemy.sql.dml import Insert
 
 from portal.extensions import db
@@ -38,14 +38,18 @@ def _insert() -> Insert:
 
 def portal_learners(course_run_id: int, usernames: Iterable[str]) -> dict[str, int]:
     """edX username -> portal user id, for the learners of ``usernames`` the portal enrolled in the
-    run (an edX learner the portal does not know is left out: the sync ignores and counts it)."""
+    run (an edX learner the portal does not know is left out: the sync ignores and counts it).
+    The usernames' unique index drives it, each probing the (user, run) enrollment index."""
     names = sorted(set(usernames))
     if not names:
         return {}
     rows = db.session.execute(
-        select(User.edx_username, User.id)
-        .join(Enrollment, Enrollment.user_id == User.id)
-        .where(Enrollment.course_run_id == course_run_id, User.edx_username.in_(names))
+        select(User.edx_username, User.id).where(
+            User.edx_username.in_(names),
+            exists().where(
+                Enrollment.user_id == User.id, Enrollment.course_run_id == course_run_id
+            ),
+        )
     )
     return {str(name): int(user_id) for name, user_id in rows}
 
@@ -65,10 +69,12 @@ def _upsert(rows: list[dict[str, Any]], changes: dict[str, Any], differs: Any) -
     return len(db.session.execute(stmt, rows).all())
 
 
-def record_grades(course_run_id: int, grades: list[Grade], now: dt.datetime | None = None) -> int:
-    """Upsert one page of grades; returns how many rows were inserted or changed."""
+def record_grades(
+    course_run_id: int, grades: list[Grade], known: dict[str, int], now: dt.datetime | None = None
+) -> int:
+    """Upsert one page of grades of the ``known`` learners (``portal_learners``); returns how
+    many rows were inserted or changed."""
     now = now or utcnow()
-    known = portal_learners(course_run_id, (g.username for g in grades))
     by_user = {
         known[g.username]: {
             "course_run_id": course_run_id,

@@ -53,7 +53,7 @@ def _sync(ctx: JobContext, run_id: int, key: str, *, recheck: bool) -> dict[str,
         known = outcome_store.portal_learners(run_id, (g.username for g in page))
         counts["grades"] += len(page)
         counts["unknown"] += sum(1 for g in page if g.username not in known)
-        counts["updated"] += outcome_store.record_grades(run_id, page)
+        counts["updated"] += outcome_store.record_grades(run_id, page, known)
         ctx.set_step(f"grades: page {number}, {counts['grades']:,} read")
 
     pages = course_progress_pages(client, key)
