@@ -540,8 +540,10 @@ def worker_app_factory(
 
     def make(**overrides: Any) -> Flask:
         # Workers here run until killed: without this their scheduler would also record the
-        # hourly organization pull, a job these tests do not count on (it has its own test).
+        # hourly organization pull and outcome syncs, jobs these tests do not count on (each has
+        # its own tests).
         overrides.setdefault("KEYCLOAK_ORG_SYNC_INTERVAL_SECONDS", 0)
+        overrides.setdefault("OPENEDX_OUTCOME_SYNC_INTERVAL_SECONDS", 0)
         if REDIS_URL:
             return rq_app_factory(**overrides)
         return app_factory(JOB_RUNNER="inline", **overrides)
