@@ -3,8 +3,24 @@
 from portal.models.access import ApiToken, OrganizationApiToken, OutboxMessage
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
+from portal.models.business import (
+    Notice,
+    NoticeKind,
+    ReportFrequency,
+    ReportSubscription,
+    ScheduledRun,
+)
 from portal.models.codes import CodeRedemption, EnrollmentCode, RedemptionType, Seat, SeatSource
-from portal.models.commerce import Order, OrderLine, OrderState, Payment, PaymentDecision
+from portal.models.commerce import (
+    Order,
+    OrderLine,
+    OrderState,
+    Payment,
+    PaymentDecision,
+    Refund,
+    RefundAccess,
+    RefundState,
+)
 from portal.models.contracts import Contract, ContractProgram, MembershipType
 from portal.models.courseware import (
     RESTRICTION_B2B,
@@ -52,6 +68,8 @@ __all__ = [
     "Membership",
     "MembershipSource",
     "MembershipType",
+    "Notice",
+    "NoticeKind",
     "Order",
     "OrderLine",
     "OrderState",
@@ -67,6 +85,12 @@ __all__ = [
     "Program",
     "ProgramCourse",
     "RedemptionType",
+    "Refund",
+    "RefundAccess",
+    "RefundState",
+    "ReportFrequency",
+    "ReportSubscription",
+    "ScheduledRun",
     "Seat",
     "SeatSource",
     "User",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     ForeignKey,
     Index,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -59,7 +60,12 @@ class EnrollmentCode(Base):
             "expires_at IS NULL OR activates_at IS NULL OR expires_at > activates_at",
             name="window",
         ),
-        CheckConstraint("amount IS NULL OR amount >= 0", name="amount"),
+        CheckConstraint("discount_amount IS NULL OR discount_amount >= 0", name="discount_amount"),
+        CheckConstraint(
+            "discount_percent IS NULL OR (discount_percent > 0 AND discount_percent <= 100)",
+            name="discount_percent",
+        ),
+        CheckConstraint("discount_amount IS NULL OR discount_percent IS NULL", name="one_discount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,8 +79,10 @@ class EnrollmentCode(Base):
     times_redeemed: Mapped[int] = mapped_column(default=0)
     activates_at: Mapped[dt.datetime | None]
     expires_at: Mapped[dt.datetime | None]
-    # The price the code sets; None means "the contract's price".
-    amount: Mapped[Decimal | None]
+    # The discount the code gives on the contract's price per learner (b2b-rules section 5): a
+    # percentage or a fixed amount, never both, never more than the price (``services.pricing``).
+    discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    discount_amount: Mapped[Decimal | None]
     deactivated_at: Mapped[dt.datetime | None]
     # Generated for a seat (one per seat on seat-limited contracts) rather than as an extra batch.
     for_seat: Mapped[bool] = mapped_column(default=False)

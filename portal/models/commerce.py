@@ -38,7 +38,8 @@ class Order(Base):
     )
     total: Mapped[Decimal]
     currency: Mapped[str] = mapped_column(String(3), default="USD")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The staff orders list reads newest first.
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     fulfilled_at: Mapped[dt.datetime | None]
     # Why the portal closed this order while it was pending (access ended: b2b-rules section 10).
     close_reason: Mapped[str | None] = mapped_column(Text)
@@ -103,3 +104,46 @@ class Payment(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RefundState(enum.StrEnum):
+    REQUESTED = "requested"  # recorded; the refund job has not had CyberSource's answer yet
+    SUCCEEDED = "succeeded"  # CyberSource accepted the refund
+    FAILED = "failed"  # CyberSource refused it (or gave up): nothing was refunded
+
+
+class RefundAccess(enum.StrEnum):
+    """What happens to the learner's access when the refund succeeds, as staff chose."""
+
+    KEEP = "keep"  # the seat and enrollments stay (a goodwill refund)
+    REVOKE = "revoke"  # the seat is revoked and the order's enrollments end
+
+
+class Refund(Base):
+    """A refund staff started from an order, through CyberSource's REST refund call
+    (``POST /pts/v2/payments/{id}/refunds``). ``request_key`` is sent as the client reference and
+    is unique, so a retried job or a double click never refunds twice."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    access: Mapped[RefundAccess] = mapped_column(str_enum(RefundAccess, "refund_access"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[RefundState] = mapped_column(
+        str_enum(RefundState, "refund_state"), default=RefundState.REQUESTED
+    )
+    # CyberSource's answer: the refund's id and status (e.g. PENDING), or why it failed.
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64))
+    provider_status: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+    order: Mapped[Order] = relationship()

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ColumnElement,
     ForeignKey,
+    Index,
     String,
     Text,
     UniqueConstraint,
@@ -66,6 +67,8 @@ class Contract(Base):
         ),
         CheckConstraint("price_per_learner IS NULL OR price_per_learner >= 0", name="price"),
         CheckConstraint("run_counter >= 0", name="run_counter"),
+        # A contract is renewed at most once (a unique index: SQLite adds no constraint in place).
+        Index("uq_contracts_renewed_from_id", "renewed_from_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,10 +90,18 @@ class Contract(Base):
     seat_revoke_allowed: Mapped[bool] = mapped_column(default=True)
     # Last run number minted for this contract's course runs; bumped under the contract row lock.
     run_counter: Mapped[int] = mapped_column(default=0)
+    # The contract this one renews (the previous term); the previous one's ``renewal`` is this one.
+    renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     organization: Mapped[Organization] = relationship(back_populates="contracts")
+    renewed_from: Mapped[Contract | None] = relationship(
+        remote_side="Contract.id", back_populates="renewal", foreign_keys=[renewed_from_id]
+    )
+    renewal: Mapped[Contract | None] = relationship(
+        back_populates="renewed_from", foreign_keys=[renewed_from_id], uselist=False
+    )
     program_links: Mapped[list[ContractProgram]] = relationship(
         back_populates="contract", order_by="ContractProgram.position", cascade="all, delete-orphan"
     )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
@@ -48,6 +49,9 @@ class Organization(Base):
     # read from the admin API when it is linked, pulled or re-synced, so a login needs no admin call.
     idp_aliases: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Whether invitees with an unredeemed assigned code get the scheduled reminders
+    # (``CODE_REMINDER_DAYS``); org admins switch it off on their notices page.
+    invite_reminders: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -84,6 +88,9 @@ class Membership(Base):
     # the re-sync jobs; a password login and a member the portal pushed (``UNMANAGED``) clear it.
     managed_by_idp: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_manager: Mapped[bool] = mapped_column(default=False)
+    # An org admin's choice: no notices by email about this organization (ending contracts, seats,
+    # the unredeemed codes digest). Their scheduled reports are a separate subscription.
+    notices_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships")

@@ -180,7 +180,10 @@ def test_zero_seats_is_a_real_limit_not_unlimited(db: Any, world: dict[str, Any]
         {"redemption_type": RedemptionType.ONE_PER_LEARNER, "max_uses": 3},
         {"times_redeemed": 2},  # beyond max_uses=1
         {"activates_at": NOW, "expires_at": NOW - dt.timedelta(hours=1)},
-        {"amount": Decimal("-5")},
+        {"discount_amount": Decimal("-5")},
+        {"discount_percent": Decimal("0")},
+        {"discount_percent": Decimal("100.5")},
+        {"discount_percent": Decimal("10"), "discount_amount": Decimal("5")},
     ],
 )
 def test_code_checks(db: Any, world: dict[str, Any], values: dict[str, Any]) -> None:
