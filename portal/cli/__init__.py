@@ -10,6 +10,7 @@ from flask import Flask
 
 from portal.cli.b2b import b2b_group
 from portal.cli.demo import grant_staff_command, seed_demo_command, seed_demo_outcomes_command
+from portal.cli.scheduled import scheduler_command
 from portal.cli.worker import jobs_group, worker_command
 
 
@@ -18,5 +19,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_outcomes_command)
     app.cli.add_command(grant_staff_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(scheduler_command)
     app.cli.add_command(jobs_group)
     app.cli.add_command(b2b_group)

@@ -1,49 +1,58 @@
-"""Periodic work the long-running worker records: the Keycloak organization sync
-(``KEYCLOAK_ORG_SYNC_INTERVAL_SECONDS``) and each contract run's outcome sync from edX
-(``OPENEDX_OUTCOME_SYNC_INTERVAL_SECONDS``). Each pass records what is due (one transaction), and the
-sweeper and the queue run it like any other job. A burst run (``worker --burst``) records nothing."""
+"""``scheduler``: the clock of periodic work (``portal.services.scheduling``).
+
+With Redis it is RQ's cron scheduler (``rq.cron.CronScheduler``), one process; run one or more
+beside the workers (several are safe: each period runs once). It first fires every task's
+current period (catching up on one missed while no scheduler ran), then enqueues each task at its
+cron times. Without Redis (``JOB_RUNNER=inline``) the worker's loop fires due tasks itself.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
+import os
+import socket
+from typing import Any
 
-from flask import Flask
+import click
+from flask import current_app
 
-from portal.core.unit_of_work import transaction
-from portal.services.organization_sync import schedule_organization_sync
-from portal.services.outcome_sync import schedule_outcome_syncs
+from portal.services.scheduling import ScheduleError, fire_due, fire_from_cron, timetable
 
 log = logging.getLogger(__name__)
 
 
-def record_due_work() -> list[int]:
-    """Record the periodic jobs that are due and commit; returns their ids."""
-    with transaction():
-        job = schedule_organization_sync()
-        syncs = schedule_outcome_syncs()
-    ids = [j.id for j in syncs]
-    if job is not None:
-        log.info("scheduled the Keycloak organization sync (job %s)", job.id)
-        ids.insert(0, job.id)
-    if syncs:
-        log.info("scheduled the outcome sync of %s course runs", len(syncs))
-    return ids
+def build_cron(connection: Any, queue: str, table: dict[str, str]) -> Any:
+    """RQ's cron scheduler with every task of ``table`` registered on ``queue``."""
+    from rq.cron import CronScheduler
+
+    cron = CronScheduler(connection=connection, name=f"portal-{socket.gethostname()}-{os.getpid()}")
+    for name, expr in table.items():
+        cron.register(
+            fire_from_cron, queue_name=queue, args=(name,), cron=expr, name=f"portal:{name}"
+        )
+    return cron
 
 
-def start_scheduler_thread(app: Flask, interval: float, stop: threading.Event) -> threading.Thread:
-    """Record due periodic work now and then every ``interval`` seconds until ``stop`` is set."""
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Fire every task's current period, then exit.")
+def scheduler_command(once: bool) -> None:
+    """Run periodic tasks on their timetable (SCHEDULE overrides it)."""
+    try:
+        table = timetable()
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, expr in table.items():
+        click.echo(f"{name:<20} {expr}")
+    runs = fire_due()
+    click.echo(f"Started {len(runs)} task(s) for their current period.")
+    if once:
+        return
+    settings = current_app.config["PORTAL"]
+    if not settings.uses_redis:
+        raise click.ClickException(
+            "JOB_RUNNER=inline has no separate scheduler: `flask --app portal worker` fires "
+            "periodic tasks itself."
+        )
+    from portal.jobs.queue import redis_connection
 
-    def loop() -> None:
-        while True:
-            try:
-                with app.app_context():
-                    record_due_work()
-            except Exception:
-                log.exception("scheduling periodic jobs failed; trying again in %ss", interval)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name="job-scheduler", daemon=True)
-    thread.start()
-    return thread
+    build_cron(redis_connection(), settings.job_queue, table).start()

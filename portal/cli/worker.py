@@ -7,25 +7,26 @@ import threading
 import click
 from flask import current_app
 
-from portal.cli.scheduled import record_due_work, start_scheduler_thread
 from portal.cli.unit_of_work import as_cli, refusals
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
 from portal.jobs.sweeper import sweep
 from portal.services.jobs import start_job
+from portal.services.scheduling import fire_due
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run what is queued now, then exit.")
 @click.option("--sweep-interval", default=15.0, show_default=True, help="Seconds between sweeps.")
 def worker_command(burst: bool, sweep_interval: float) -> None:
-    """Run background jobs: an RQ worker (with scheduler) plus the sweeper; inline mode just sweeps."""
+    """Run background jobs: an RQ worker plus the sweeper (periodic tasks come from
+    ``flask --app portal scheduler``); inline mode sweeps and fires due periodic tasks itself."""
     if not current_app.config["PORTAL"].uses_redis:
         click.echo("JOB_RUNNER=inline: running due jobs in this process.")
         stop = threading.Event()
         while True:
             if not burst:
-                record_due_work()
+                fire_due()
             sweep()
             if burst or stop.wait(sweep_interval):
                 return
@@ -42,7 +43,6 @@ def _run_rq_worker(burst: bool, sweep_interval: float) -> None:
     stop = threading.Event()
     if not burst:
         start_sweeper_thread(app, sweep_interval, stop)
-        start_scheduler_thread(app, sweep_interval, stop)
     worker = PortalWorker([settings.job_queue], connection=redis_connection(), app=app)
     # RQ forks its scheduler: let it inherit no database connection, and not outlive the worker.
     db.engine.dispose()

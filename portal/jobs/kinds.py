@@ -31,5 +31,9 @@ class JobKind(StrEnum):
     OPENEDX_UNENROLL = "openedx.unenroll"
     # portal/tasks/outcomes.py
     OPENEDX_SYNC_OUTCOMES = "openedx.sync_outcomes"
+    # portal/tasks/refunds.py
+    CYBERSOURCE_REFUND = "cybersource.refund"
+    # portal/tasks/scheduled.py
+    SCHEDULED_TASK = "scheduler.task"
     # portal/tasks/system.py
     SYSTEM_PING = "system.ping"

@@ -22,6 +22,7 @@ from portal.extensions import db
 from portal.jobs.registry import known_kinds
 from portal.models import BackgroundJob, JobState, normalize_email, utcnow
 from portal.services.audit import record_event
+from portal.services.scheduling import task_overview
 from portal.services.staff_overview import AuditQuery, audit_page, jobs_page
 from portal.staff.views import bp
 
@@ -57,6 +58,7 @@ def jobs() -> str:
         kind=kind,
         retryable=("failed", "cancelled"),
         cancellable=tuple(s.value for s in CANCELLABLE),
+        tasks=task_overview(),
     )
 
 

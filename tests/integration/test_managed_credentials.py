@@ -4,6 +4,7 @@ HTTP between the portal and the Keycloak emulator, jobs run inline after each co
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from dataclasses import replace
 from typing import Any
@@ -24,6 +25,7 @@ from portal.models import (
     Organization,
     Seat,
     User,
+    utcnow,
 )
 from portal.services.access import available_contracts
 from tests.support.factories import ContractFactory, EnrollmentCodeFactory, UserFactory
@@ -248,22 +250,34 @@ def test_the_staff_resync_of_an_organization_updates_its_memberships(sso: Any) -
 
 
 def test_the_scheduled_organization_sync_runs_and_waits_for_its_interval(sso: Any) -> None:
-    from portal.cli.scheduled import record_due_work
+    from portal.core.unit_of_work import transaction
+    from portal.services.scheduling import fire
+
+    def pulls() -> list[BackgroundJob]:
+        return list(
+            db.session.scalars(
+                select(BackgroundJob).where(BackgroundJob.kind == "keycloak.pull_organizations")
+            )
+        )
+
+    def tick(minutes: int) -> bool:
+        with transaction():
+            return fire("due-syncs", start + dt.timedelta(minutes=minutes)) is not None
 
     org = acme()
     org.idp_aliases = []
     org.name = "Stale Acme"
     db.session.commit()
+    start = utcnow()
 
-    first = record_due_work()  # nothing ran yet: due now (inline: runs after the commit)
-    assert len(first) == 1
+    assert tick(0)  # nothing ran yet: due now (inline: runs after the commit)
     db.session.expire_all()
-    job = db.session.get(BackgroundJob, first[0])
-    assert job is not None and job.kind == "keycloak.pull_organizations"
+    [job] = pulls()
     assert job.state is JobState.SUCCEEDED, job.last_error
     assert acme().name == "Acme Corporation" and acme().idp_aliases == ["acme-idp"]
-    assert record_due_work() == []  # within KEYCLOAK_ORG_SYNC_INTERVAL_SECONDS
+    assert not tick(0)  # the same minute's period runs once
+    assert tick(1) and len(pulls()) == 1  # within KEYCLOAK_ORG_SYNC_INTERVAL_SECONDS
 
     settings = sso.app.config["PORTAL"]
     sso.app.config["PORTAL"] = replace(settings, keycloak_org_sync_interval_seconds=0)
-    assert record_due_work() == []  # 0 turns it off
+    assert tick(2) and len(pulls()) == 1  # 0 turns it off

@@ -312,3 +312,19 @@ def test_audit_blueprint_routes_are_read_only(app: Any) -> None:
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/staff/audit"):
             assert rule.methods <= {"GET", "HEAD", "OPTIONS"}, rule
+
+
+def test_the_jobs_page_shows_each_scheduled_task_and_its_last_run(
+    staff_client: FlaskClient, db: Any
+) -> None:
+    from portal.core.unit_of_work import transaction
+    from portal.services.scheduling import TASKS, fire
+
+    with transaction():
+        fire("due-syncs")
+    text = staff_client.get("/staff/jobs").get_data(as_text=True)
+    assert "Scheduled tasks" in text
+    for name in TASKS:
+        assert f"<code>{name}</code>" in text
+    assert "organization sync recorded" in text  # due-syncs ran inline and said what it did
+    assert text.count("not run yet") == len(TASKS) - 1
