@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert
@@ -18,6 +20,7 @@ from portal.core.domain_errors import DomainError
 from portal.extensions import db
 from portal.models import Contract, EnrollmentCode, RedemptionType, utcnow
 from portal.services.audit import record_event
+from portal.services.pricing import checked_discount, describe_discount
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -30,6 +33,30 @@ MAX_BATCH = 100_000
 
 class BatchInvalid(DomainError):
     code = "batch_invalid"
+
+
+@dataclass(frozen=True)
+class Discount:
+    """The discount a batch of codes gives (``services.pricing``): a percentage or an amount."""
+
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+    @classmethod
+    def checked(cls, percent: Decimal | None, amount: Decimal | None) -> Discount:
+        return cls(*checked_discount(percent, amount))
+
+    def as_payload(self) -> dict[str, str | None]:
+        return {
+            "discount_percent": None if self.percent is None else str(self.percent),
+            "discount_amount": None if self.amount is None else str(self.amount),
+        }
+
+    def describe(self) -> str | None:
+        return describe_discount(self.percent, self.amount) or None
+
+
+NO_DISCOUNT = Discount()
 
 
 def new_code() -> str:
@@ -77,6 +104,7 @@ def insert_codes(
     for_seat: bool = False,
     activates_at: datetime | None = None,
     expires_at: datetime | None = None,
+    discount: Discount = NO_DISCOUNT,
 ) -> int:
     """Insert ``count`` codes into ``batch`` in bulk (one statement per 5,000); returns ``count``."""
     if redemption_type is RedemptionType.ONE_TIME:
@@ -98,6 +126,8 @@ def insert_codes(
                 "batch": batch,
                 "activates_at": activates_at,
                 "expires_at": expires_at,
+                "discount_percent": discount.percent,
+                "discount_amount": discount.amount,
                 "created_at": now,
             }
             for _ in range(chunk)
@@ -132,6 +162,7 @@ def batch_payload(
     max_uses: int | None,
     activates_at: datetime | None,
     expires_at: datetime | None,
+    discount: Discount = NO_DISCOUNT,
 ) -> dict[str, Any]:
     """The ``codes.generate`` job's payload: plain JSON, with the batch id fixed up front so the
     job can count what it already made and resume."""
@@ -144,6 +175,7 @@ def batch_payload(
         "max_uses": max_uses if redemption_type is RedemptionType.MULTI_USE else None,
         "activates_at": activates_at.isoformat() if activates_at else None,
         "expires_at": expires_at.isoformat() if expires_at else None,
+        **discount.as_payload(),
     }
 
 
@@ -154,6 +186,7 @@ def generate_batch(
     max_uses: int | None = None,
     activates_at: datetime | None = None,
     expires_at: datetime | None = None,
+    discount: Discount = NO_DISCOUNT,
 ) -> str:
     """Generate an extra batch of codes now (bulk insert) and audit it; returns the batch id."""
     validate_batch(count, redemption_type, max_uses, activates_at, expires_at)
@@ -166,8 +199,18 @@ def generate_batch(
         max_uses=max_uses,
         activates_at=activates_at,
         expires_at=expires_at,
+        discount=discount,
     )
-    record_batch_event(contract, batch, count, redemption_type, max_uses, activates_at, expires_at)
+    record_batch_event(
+        contract,
+        batch,
+        count,
+        redemption_type,
+        max_uses,
+        activates_at,
+        expires_at,
+        discount=discount,
+    )
     return batch
 
 
@@ -180,6 +223,7 @@ def record_batch_event(
     activates_at: datetime | None,
     expires_at: datetime | None,
     *,
+    discount: Discount = NO_DISCOUNT,
     actor_kind: str | None = None,
 ) -> None:
     record_event(
@@ -194,6 +238,7 @@ def record_batch_event(
             "max_uses": max_uses,
             "activates_at": activates_at.isoformat() if activates_at else None,
             "expires_at": expires_at.isoformat() if expires_at else None,
+            "discount": discount.describe(),
         },
         actor_kind=actor_kind,
     )

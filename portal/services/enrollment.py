@@ -38,7 +38,8 @@ from portal.models import (
 from portal.services.access import available_contracts
 from portal.services.audit import record_event
 from portal.services.locks import lock_contract
-from portal.services.orders import ZERO, create_order, fulfil_order, pending_order_for
+from portal.services.orders import fulfil_order, order_for
+from portal.services.pricing import ZERO
 from portal.services.redemption import contract_gate, refuse
 from portal.services.seats import ContractFull, active_seat, claim_seat
 
@@ -159,7 +160,7 @@ def enroll_runs(user: User, contract_id: int, runs: list[CourseRun]) -> EnrollRe
             claim_seat(contract, user, SeatSource.AUTO)  # first enrollment claims the seat
         except ContractFull as exc:
             raise refuse("contract_full", exc.message, 409) from exc
-    order = pending_order_for(user, contract, wanted) or create_order(user, contract, wanted)
+    order = order_for(user, contract, wanted)
     result.order = order
     if order.total == ZERO:
         fulfil_order(order.id)

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from decimal import Decimal
 
 from sqlalchemy import Select, select
 
+from portal.core.domain_errors import NotFound
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.jobs.kinds import JobKind
 from portal.models import (
-    CodeRedemption,
     Contract,
     CourseRun,
     EdxSyncState,
     Enrollment,
-    EnrollmentCode,
     Order,
     OrderLine,
     OrderState,
@@ -39,60 +37,69 @@ from portal.models.contracts import NotLive
 from portal.services.access import available_contracts
 from portal.services.audit import record_event
 from portal.services.locks import lock_contract
-
-ZERO = Decimal("0.00")
-
-
-def price_for(contract: Contract, user: User) -> tuple[Decimal, int | None]:
-    """The per-run price for ``user`` on ``contract``, and the redemption that set it (if any): a
-    redeemed code with its own amount wins over the contract's price."""
-    list_price = contract.price_per_learner or ZERO
-    row = db.session.execute(
-        select(CodeRedemption.id, EnrollmentCode.amount)
-        .join(EnrollmentCode, EnrollmentCode.id == CodeRedemption.code_id)
-        .where(CodeRedemption.user_id == user.id, CodeRedemption.contract_id == contract.id)
-        .order_by(CodeRedemption.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return list_price, None
-    redemption_id, amount = row
-    return (amount if amount is not None else list_price), redemption_id
+from portal.services.pricing import ZERO, has_paid, price_for
 
 
-def pending_order_for(user: User, contract: Contract, runs: list[CourseRun]) -> Order | None:
-    """A pending order of this learner for exactly these runs (so a second click reuses it)."""
-    wanted = sorted(r.id for r in runs)
-    for order in db.session.scalars(
-        select(Order).where(
-            Order.user_id == user.id,
-            Order.contract_id == contract.id,
-            Order.state == OrderState.PENDING,
+def order_for(user: User, contract: Contract, runs: list[CourseRun]) -> Order:
+    """The learner's order for ``runs``: their pending order for exactly these runs (a second
+    click reuses it), else a new one. The price is paid once per contract, so a learner has one
+    open paid order per contract at most: a pending paid order for other runs is cancelled and
+    the new order covers its runs too (the caller holds the contract lock)."""
+    wanted = {r.id for r in runs}
+    pending = list(
+        db.session.scalars(
+            select(Order)
+            .where(
+                Order.user_id == user.id,
+                Order.contract_id == contract.id,
+                Order.state == OrderState.PENDING,
+            )
+            .order_by(Order.id)
+            .with_for_update()
         )
-    ):
-        if sorted(line.course_run_id or 0 for line in order.lines) == wanted:
+    )
+    for order in pending:
+        if {line.course_run_id for line in order.lines} == wanted:
             return order
-    return None
+    covered = list(runs)
+    for order in pending:
+        if order.total > ZERO:
+            for line in order.lines:
+                run = db.session.get(CourseRun, line.course_run_id) if line.course_run_id else None
+                if run is not None and run.id not in {r.id for r in covered}:
+                    covered.append(run)
+    replacement = create_order(user, contract, covered)
+    for order in pending:
+        if order.total > ZERO:
+            cancel_pending(
+                order,
+                contract,
+                f"replaced by order {replacement.reference}, which covers its courses",
+                why="the price is paid once per contract",
+            )
+    return replacement
 
 
 def create_order(user: User, contract: Contract, runs: list[CourseRun]) -> Order:
-    price, redemption_id = price_for(contract, user)
-    list_price = contract.price_per_learner or ZERO
-    unit = max(list_price, price)
+    """An order for ``runs`` of ``contract``. The price is per learner (``services.pricing``):
+    the first line carries the list price and the code's discount, unless the learner paid for
+    the contract already; the other lines cost nothing."""
+    price = price_for(contract, user)
     order = Order(
         reference=f"B2B-{secrets.token_hex(8).upper()}",
         user_id=user.id,
         contract_id=contract.id,
-        total=price * len(runs),
+        total=price.due,
         state=OrderState.PENDING,
     )
-    for run in runs:
+    for position, run in enumerate(runs):
+        charged = position == 0 and not price.paid_already
         order.lines.append(
             OrderLine(
                 course_run_id=run.id,
-                redemption_id=redemption_id,
-                unit_price=unit,
-                discount=unit - price,
+                redemption_id=price.redemption_id,
+                unit_price=price.list_price if charged else ZERO,
+                discount=price.discount if charged else ZERO,
             )
         )
     db.session.add(order)
@@ -105,9 +112,25 @@ def create_order(user: User, contract: Contract, runs: list[CourseRun]) -> Order
         after={
             "reference": order.reference,
             "total": str(order.total),
+            "list_price": str(price.list_price),
+            "discount": str(price.discount),
+            "paid_already": price.paid_already,
             "runs": [r.course_key for r in runs],
         },
     )
+    return order
+
+
+def locked_order(reference: str) -> Order:
+    """The order with ``reference``, its row locked and re-read; ``NotFound`` if there is none."""
+    order = db.session.scalar(
+        select(Order)
+        .where(Order.reference == reference[:64])
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound("No order has that reference.")
     return order
 
 
@@ -282,8 +305,10 @@ def _cancel_each(query: Select[int], contract: Contract, reason: str) -> list[Or
     return closed
 
 
-def cancel_pending(order: Order, contract: Contract, reason: str) -> None:
-    """Cancel one pending order, its row locked by the caller, because access ended."""
+def cancel_pending(
+    order: Order, contract: Contract, reason: str, *, why: str = "access ended"
+) -> None:
+    """Cancel one pending order, its row locked by the caller, because access ended (or ``why``)."""
     order.state = OrderState.CANCELLED
     order.close_reason = reason
     record_event(
@@ -297,7 +322,7 @@ def cancel_pending(order: Order, contract: Contract, reason: str) -> None:
             "state": OrderState.CANCELLED.value,
             "user_id": order.user_id,
         },
-        reason=f"access ended: {reason}",
+        reason=f"{why}: {reason}",
     )
 
 
@@ -315,6 +340,8 @@ def fulfilment_refusal(order: Order) -> str | None:
         return not_live
     user = db.session.get(User, order.user_id)
     assert user is not None
+    if order.total > 0 and has_paid(user.id, contract.id):
+        return f"the learner had paid for {contract.name} already (the price is per learner)"
     if contract.id not in {c.id for c in available_contracts(user)}:
         seat = db.session.scalar(
             select(Seat).where(Seat.contract_id == contract.id, Seat.user_id == user.id)

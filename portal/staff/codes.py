@@ -41,10 +41,12 @@ def _generate(contract: Contract, form: BatchForm) -> str:
         form.activates_at.data,
         form.expires_at.data,
     )
+    discount = code_service.Discount.checked(form.discount_percent.data, form.discount_amount.data)
     if form.count.data <= code_service.INLINE_MAX:
-        code_service.generate_batch(contract, *args)
-        return f"Generated {form.count.data} {form.rtype.value.replace('_', '-')} code(s)."
-    payload = code_service.batch_payload(contract, *args)
+        code_service.generate_batch(contract, *args, discount=discount)
+        off = f" ({discount.describe()})" if discount.describe() else ""
+        return f"Generated {form.count.data} {form.rtype.value.replace('_', '-')} code(s){off}."
+    payload = code_service.batch_payload(contract, *args, discount=discount)
     job = queue_code_generation(contract, payload, form.count.data)
     return f"Generating {form.count.data:,} codes (job #{job.id}); progress shows below."
 

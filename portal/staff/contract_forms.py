@@ -141,7 +141,8 @@ class ContractForm(PortalForm):
             NumberRange(0, MAX_PRICE, "Enter a price from 0 to 1,000,000 (not negative)."),
         ],
         places=2,
-        description="Leave empty or 0 for a free contract. Paid contracts are entered with codes.",
+        description="Paid once per learner for the whole contract (every course run and program "
+        "in it), in USD; codes can take a discount off it. Leave empty or 0 for a free contract.",
     )
     seat_revoke_allowed = BooleanField("Org admins may revoke learners' seats", default=True)
 
@@ -259,6 +260,23 @@ class BatchForm(PortalForm):
     )
     activates_at = date_field("Valid from (UTC, optional)")
     expires_at = date_field("Expires (UTC, optional)")
+    discount_percent = DecimalField(
+        "Discount, percent (optional)",
+        [Optional(), NumberRange(0.01, 100, "Enter a percentage above 0 and at most 100.")],
+        places=2,
+        description="Taken off the contract's price per learner for whoever redeems the code.",
+    )
+    discount_amount = DecimalField(
+        "Discount, amount in USD (optional)",
+        [Optional(), NumberRange(0.01, 1_000_000, "Enter an amount above 0.")],
+        places=2,
+        description="A fixed amount off the price per learner, at most the price. Give a "
+        "percentage or an amount, not both.",
+    )
+
+    def validate_discount_amount(self, field: Field) -> None:
+        if field.data is not None and self.discount_percent.data is not None:
+            raise ValidationError("Give a percentage or an amount, not both.")
 
     def validate_max_uses(self, field: Field) -> None:
         if field.data is not None and self.redemption_type.data != RedemptionType.MULTI_USE.value:

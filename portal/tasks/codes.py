@@ -15,11 +15,12 @@ poller shows.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
 
-from portal.core.domain_errors import NotFound
+from portal.core.domain_errors import DomainError, NotFound
 from portal.extensions import db
 from portal.jobs.errors import PermanentJobError
 from portal.jobs.kinds import JobKind
@@ -95,6 +96,7 @@ def _batch(ctx: JobContext, contract_id: int) -> None:
         raise PermanentJobError(f"job payload 'max_uses' must be an integer, not {max_uses!r}")
     activates_at = _when(payload.get("activates_at"), "activates_at")
     expires_at = _when(payload.get("expires_at"), "expires_at")
+    discount = _discount(payload)
     contract = db.session.get(Contract, contract_id)
     if contract is None:
         raise PermanentJobError(f"contract {contract_id} no longer exists")
@@ -116,8 +118,32 @@ def _batch(ctx: JobContext, contract_id: int) -> None:
             max_uses=max_uses,
             activates_at=activates_at,
             expires_at=expires_at,
+            discount=discount,
         )
         ctx.set_step(f"{done + n}/{total}")
     code_service.record_batch_event(
-        contract, batch, total, rtype, max_uses, activates_at, expires_at, actor_kind="job"
+        contract,
+        batch,
+        total,
+        rtype,
+        max_uses,
+        activates_at,
+        expires_at,
+        discount=discount,
+        actor_kind="job",
     )
+
+
+def _discount(payload: dict[str, object]) -> code_service.Discount:
+    """The batch's discount from the payload (decimal strings), checked like the form checks it."""
+    values: list[Decimal | None] = []
+    for name in ("discount_percent", "discount_amount"):
+        raw = payload.get(name)
+        try:
+            values.append(None if raw is None else Decimal(str(raw)))
+        except InvalidOperation:
+            raise PermanentJobError(f"job payload {name!r} is not a number: {raw!r}") from None
+    try:
+        return code_service.Discount.checked(*values)
+    except DomainError as exc:
+        raise PermanentJobError(f"job payload discount: {exc.message}") from None

@@ -41,7 +41,9 @@ def test_learner_buys_a_paid_contract(journey: Journey, world: World) -> None:
         "you now have access to Globex Professional Certificate from Globex University"
     )
     card = page.locator("article.contract", has_text="Globex Professional Certificate")
-    expect(card.locator(".contract-head")).to_contain_text("149.00 USD per course")
+    expect(card.locator(".contract-head")).to_contain_text(
+        "149.00 USD per learner, once for all its courses"
+    )
     card.locator("li.run", has_text="Data Ethics").get_by_role("button", name="Enroll").click()
 
     # The portal's checkout page.

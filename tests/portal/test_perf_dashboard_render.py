@@ -166,7 +166,7 @@ def test_dashboard_shows_everything_a_learner_has(
     names = re.findall(r"<h3>([^<]+)</h3>", page)
     assert names == ["Auto", "Paid", "Code"]
     assert "Hello <all>" in text and "Hello &lt;all&gt;" in page
-    assert " · 149.00 USD per course" in text
+    assert " · 149.00 USD per learner, once for all its courses" in text
     # Open, ready runs by title; closed, not yet open and unready runs are left out.
     auto_section = page.split('id="contract-{}"'.format(w["auto"].id))[1].split("</article>")[0]
     titles = re.findall(r"<strong>([^<]+)</strong> <span", auto_section)

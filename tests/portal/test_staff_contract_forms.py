@@ -534,6 +534,14 @@ def test_generate_large_batch_runs_as_a_job(staff_client: FlaskClient, db: Any) 
             "Codes must expire after they become valid.",
         ),
         ({"count": "5", "expires_at": "<script>"}, "Enter a date and time like"),
+        ({"count": "5", "discount_percent": "0"}, "above 0 and at most 100"),
+        ({"count": "5", "discount_percent": "100.01"}, "above 0 and at most 100"),
+        ({"count": "5", "discount_percent": "ten"}, "Not a valid decimal value."),
+        ({"count": "5", "discount_amount": "-3"}, "Enter an amount above 0."),
+        (
+            {"count": "5", "discount_percent": "10", "discount_amount": "5"},
+            "Give a percentage or an amount, not both.",
+        ),
     ],
 )
 def test_generate_validation_errors(
@@ -543,6 +551,31 @@ def test_generate_validation_errors(
     response = staff_client.post(f"/staff/contracts/{c.id}/codes/new", data=data)
     assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert len(codes_of(db, c)) == 50
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [("discount_percent", "12.5", "12.5% off"), ("discount_amount", "40", "40.00 USD off")],
+)
+def test_generate_discount_codes(
+    staff_client: FlaskClient, db: Any, field: str, value: str, said: str
+) -> None:
+    """Codes are discount codes (b2b-rules 5): staff set a percentage or an amount, inline or in
+    the job, and the audit says which."""
+    c = contract(db, "globex-open-seats")
+    for count in ("3", "1500"):
+        text = staff_client.post(
+            f"/staff/contracts/{c.id}/codes/new",
+            data={"count": count, "redemption_type": "one_time", field: value},
+            follow_redirects=True,
+        ).get_data(as_text=True)
+        assert (f"({said})" in text) if count == "3" else ("Generating 1,500 codes" in text)
+    batch = codes_of(db, c, for_seat=False)
+    assert len(batch) == 1503
+    assert {getattr(b, field) for b in batch} == {Decimal(value)}
+    other = "discount_amount" if field == "discount_percent" else "discount_percent"
+    assert {getattr(b, other) for b in batch} == {None}
+    assert [e.after["discount"] for e in events(db, "codes.generated")[-2:]] == [said, said]
 
 
 # --------------------------------------------------------------------------- deactivate a code
