@@ -53,4 +53,10 @@ def overview(organization: Organization) -> str:
     )
 
 
-from portal.org_admin import api_tokens, codes, learners  # noqa: E402,F401 - add their routes to bp
+from portal.org_admin import (  # noqa: E402,F401 - add their routes to bp
+    api_tokens,
+    codes,
+    learners,
+    notices,
+    reports,
+)

@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask import render_template
@@ -37,6 +38,7 @@ from portal.services.mail import queue_email
 from portal.services.seat_codes import needs_seat_codes
 
 MAX_BULK = 1000
+INVITATION_TEMPLATE = "invitation"
 REMIND_INTERVAL = dt.timedelta(hours=1)
 
 
@@ -131,11 +133,14 @@ def normalize_address(raw: str) -> str | None:
         return None
 
 
-def _send(
+def invitation(
     code: EnrollmentCode, contract: Contract, org: Organization, base_url: str, *, reminder: bool
-) -> None:
+) -> tuple[str, dict[str, Any]]:
+    """The invitation email of an assigned code (or its reminder): its subject, and the values of
+    ``templates/email/<INVITATION_TEMPLATE>.txt`` and ``.html``. The scheduled reminders
+    (``services.code_reminders``) send the same email."""
     link = f"{base_url.rstrip('/')}/redeem/{code.code}"
-    values = {
+    values: dict[str, Any] = {
         "code": code.code,
         "link": link,
         "contract": contract,
@@ -150,11 +155,18 @@ def _send(
         if reminder
         else f"{org.name} invites you to {contract.name}"
     )
+    return subject, values
+
+
+def _send(
+    code: EnrollmentCode, contract: Contract, org: Organization, base_url: str, *, reminder: bool
+) -> None:
+    subject, values = invitation(code, contract, org, base_url, reminder=reminder)
     queue_email(
         code.assigned_email or "",
         subject,
-        render_template("email/invitation.txt", **values),
-        body_html=render_template("email/invitation.html", **values),
+        render_template(f"email/{INVITATION_TEMPLATE}.txt", **values),
+        body_html=render_template(f"email/{INVITATION_TEMPLATE}.html", **values),
         organization_id=org.id,
     )
 
@@ -353,7 +365,8 @@ def revoke_assignment(contract_id: int, code_id: int) -> tuple[EnrollmentCode, E
         times_redeemed=0,
         activates_at=code.activates_at,
         expires_at=code.expires_at,
-        amount=code.amount,
+        discount_percent=code.discount_percent,
+        discount_amount=code.discount_amount,
         for_seat=code.for_seat,
         batch=code.batch,
         created_at=now,
