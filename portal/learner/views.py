@@ -143,3 +143,6 @@ def unenroll_run(enrollment_id: int) -> Response:
     enrollment = unenroll(current_user, enrollment_id)
     flash(f"You are unenrolled from {enrollment.course_run.title}.", "info")
     return redirect(url_for("learner.dashboard"))
+
+
+from portal.learner import orders  # noqa: E402,F401 - add their routes to bp
