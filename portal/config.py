@@ -39,6 +39,10 @@ PRODUCTION_REQUIRED = (
     "CYBERSOURCE_PROFILE_ID",
     "CYBERSOURCE_ACCESS_KEY",
     "CYBERSOURCE_SECRET_KEY",
+    "CYBERSOURCE_REST_URL",
+    "CYBERSOURCE_MERCHANT_ID",
+    "CYBERSOURCE_REST_KEY_ID",
+    "CYBERSOURCE_REST_SECRET_KEY",
 )
 
 # "outbox": capture every email in the database (shown at /outbox); "smtp": deliver it.
@@ -91,6 +95,24 @@ class Settings:
     cybersource_profile_id: str = "demo-profile"
     cybersource_access_key: str = "demo-access-key"
     cybersource_secret_key: str = "demo-cybersource-secret"  # noqa: S105 - the emulator's demo secret
+    # CyberSource's REST API, for refunds (``POST /pts/v2/payments/{id}/refunds``), signed with an
+    # HTTP Signature shared secret (key id and base64 secret made in the Business Center). The
+    # payment emulator answers it in demo mode.
+    cybersource_rest_url: str = "http://127.0.0.1:8195"
+    cybersource_merchant_id: str = "demo-merchant"
+    cybersource_rest_key_id: str = "demo-rest-key-id"
+    cybersource_rest_secret_key: str = "ZGVtby1jeWJlcnNvdXJjZS1yZXN0LXNlY3JldC1rZXk="  # noqa: S105 - the emulator's demo secret
+    # The scheduler's timetable: "name=cron expression" pairs separated by ";" override the
+    # defaults of ``portal.jobs.periodic`` (e.g. "seat-notices=*/5 * * * *"); "name=off" stops one.
+    schedule: str = ""
+    # Notices by email (``services.notices``): days before a contract's end, and seat usage
+    # percentages, that each send one notice to the organization's admins.
+    contract_notice_days: str = "30,7"
+    seat_notice_percents: str = "75,100"
+    # Reminders to the invitee of an assigned, unredeemed code, this many days after assignment.
+    code_reminder_days: str = "3,10,19"
+    # How long the download link in a scheduled report email works.
+    report_link_days: int = 7
     # Flask-Limiter storage: "memory://" in demo, REDIS_URL in production when unset.
     ratelimit_storage_url: str = ""
     redeem_rate_limit: str = "10 per minute;50 per hour"

@@ -1,4 +1,5 @@
-"""CyberSource Secure Acceptance hosted checkout emulator: the payment page a B2B portal posts to.
+"""CyberSource Secure Acceptance hosted checkout emulator: the payment page a B2B portal posts to,
+and the REST refund call for the payments it approved (``rest.py``).
 
 Start it with ``flask --app emulators.payment run --port 8195``; see ``README.md`` here.
 """
@@ -10,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.wrappers import Response
 
-from . import pages
+from . import pages, rest
 from .config import Settings, resolve
 from .state import EXTENSION_KEY, Delivery, Emulator, emulator
 
@@ -45,6 +46,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.extensions[EXTENSION_KEY] = Emulator(settings=resolve(config))
     app.register_blueprint(pages.bp)
+    app.register_blueprint(rest.bp)
+    app.register_blueprint(rest.admin_bp)
     app.after_request(_security_headers)
 
     @app.errorhandler(404)

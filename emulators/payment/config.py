@@ -19,6 +19,14 @@ DEFAULTS: dict[str, str] = {
     # "off": send none (tests then deliver the recorded responses themselves, in any order).
     "CYBERSOURCE_EMULATOR_NOTIFY_MODE": "before-return",
     "CYBERSOURCE_EMULATOR_NOTIFY_TIMEOUT": "10",
+    # The REST API (refunds): the merchant id, and the HTTP Signature shared secret key's id and
+    # base64 secret, as made in the Business Center (the portal's CYBERSOURCE_MERCHANT_ID,
+    # CYBERSOURCE_REST_KEY_ID and CYBERSOURCE_REST_SECRET_KEY).
+    "CYBERSOURCE_EMULATOR_MERCHANT_ID": "demo-merchant",
+    "CYBERSOURCE_EMULATOR_REST_KEY_ID": "demo-rest-key-id",
+    "CYBERSOURCE_EMULATOR_REST_SECRET_KEY": "ZGVtby1jeWJlcnNvdXJjZS1yZXN0LXNlY3JldC1rZXk=",
+    # How far a request's Date may be from the emulator's clock, in seconds.
+    "CYBERSOURCE_EMULATOR_REST_CLOCK_SKEW": "300",
 }
 NOTIFY_MODES = ("before-return", "off")
 
@@ -32,6 +40,10 @@ class Settings:
     receipt_url: str
     notify_mode: str
     notify_timeout: float
+    merchant_id: str
+    rest_key_id: str
+    rest_secret_key: str
+    rest_clock_skew: float
 
 
 def resolve(config: dict[str, Any] | None) -> Settings:
@@ -49,6 +61,10 @@ def resolve(config: dict[str, Any] | None) -> Settings:
         timeout = float(merged["CYBERSOURCE_EMULATOR_NOTIFY_TIMEOUT"])
     except (TypeError, ValueError):
         timeout = 10.0
+    try:
+        skew = float(merged["CYBERSOURCE_EMULATOR_REST_CLOCK_SKEW"])
+    except (TypeError, ValueError):
+        skew = 300.0
     return Settings(
         profile_id=str(merged["CYBERSOURCE_EMULATOR_PROFILE_ID"]),
         access_key=str(merged["CYBERSOURCE_EMULATOR_ACCESS_KEY"]),
@@ -57,4 +73,8 @@ def resolve(config: dict[str, Any] | None) -> Settings:
         receipt_url=str(merged["CYBERSOURCE_EMULATOR_RECEIPT_URL"]),
         notify_mode=mode,
         notify_timeout=max(timeout, 0.1),
+        merchant_id=str(merged["CYBERSOURCE_EMULATOR_MERCHANT_ID"]),
+        rest_key_id=str(merged["CYBERSOURCE_EMULATOR_REST_KEY_ID"]),
+        rest_secret_key=str(merged["CYBERSOURCE_EMULATOR_REST_SECRET_KEY"]),
+        rest_clock_skew=max(skew, 1.0),
     )

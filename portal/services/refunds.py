@@ -1,7 +1,9 @@
 """Paid, needs refund (b2b-rules section 10): a verified payment that granted nothing (it arrived
-after access ended, or for an order already closed or paid) waits here for staff, who either mark it
-refunded or grant the access by hand: a staff seat (``SeatSource.STAFF``, under the contract lock,
-within the seat limit) and the order's enrollments, with their edX jobs. Every step is audited."""
+after access ended, or for an order already closed or paid) waits here for staff, who either refund
+it through CyberSource (``services.order_refunds``: the order leaves the list when CyberSource
+accepts the refund), mark it refunded (a refund made outside the portal), or grant the access by
+hand: a staff seat (``SeatSource.STAFF``, under the contract lock, within the seat limit) and the
+order's enrollments, with their edX jobs. Every step is audited."""
 
 from __future__ import annotations
 
@@ -20,13 +22,15 @@ from portal.models import (
     Order,
     OrderState,
     Organization,
+    Refund,
+    RefundState,
     SeatSource,
     User,
     utcnow,
 )
 from portal.services.audit import record_event
 from portal.services.locks import lock_contract
-from portal.services.orders import activate_enrollment, not_live_text
+from portal.services.orders import activate_enrollment, locked_order, not_live_text
 from portal.services.seats import ContractFull, claim_seat
 
 REFUNDED = "refunded"
@@ -46,6 +50,18 @@ class RefundRow:
     reason: str
     due_at: dt.datetime
     grantable: bool
+    # The latest refund through CyberSource, if staff started one: its state and error.
+    refund_state: str | None = None
+    refund_error: str | None = None
+
+    @property
+    def refund_in_progress(self) -> bool:
+        return self.refund_state == RefundState.REQUESTED.value
+
+    @property
+    def refund_badge(self) -> str:
+        """The portal.css badge of the refund's state."""
+        return "pending" if self.refund_in_progress else str(self.refund_state)
 
 
 def refund_due() -> ColumnElement[bool]:
@@ -64,6 +80,7 @@ def refunds_page(page: int) -> Page[RefundRow]:
         .order_by(Order.refund_due_at.desc(), Order.id.desc())
     )
     rows = paginate(query, page)
+    latest = _latest_refunds([order.id for order, *_ in rows.items])
     rows.items = [
         RefundRow(
             reference=order.reference,
@@ -77,23 +94,37 @@ def refunds_page(page: int) -> Page[RefundRow]:
             reason=order.refund_reason or "",
             due_at=order.refund_due_at,
             grantable=order.state is not OrderState.FULFILLED,
+            refund_state=latest[order.id].state.value if order.id in latest else None,
+            refund_error=latest[order.id].error if order.id in latest else None,
         )
         for order, user, contract, org in rows.items
     ]
     return rows
 
 
+def _latest_refunds(order_ids: list[int]) -> dict[int, Refund]:
+    """Each order's latest CyberSource refund, in one query."""
+    latest: dict[int, Refund] = {}
+    if order_ids:
+        for refund in db.session.scalars(
+            select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id)
+        ):
+            latest[refund.order_id] = refund
+    return latest
+
+
 def _due_order(reference: str) -> Order:
-    order = db.session.scalar(
-        select(Order)
-        .where(Order.reference == reference[:64])
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if order is None:
-        raise NotFound("No order has that reference.")
+    order = locked_order(reference)
     if order.refund_due_at is None or order.refund_resolved_at is not None:
         raise Conflict(f"Order {order.reference} is not waiting for a refund.")
+    in_progress = db.session.scalar(
+        select(Refund.id).where(Refund.order_id == order.id, Refund.state == RefundState.REQUESTED)
+    )
+    if in_progress is not None:
+        raise Conflict(
+            f"A refund of order {order.reference} through CyberSource is in progress: wait for "
+            "its answer."
+        )
     return order
 
 

@@ -1,15 +1,19 @@
 """Staff page "Paid, needs refund" (b2b-rules section 10): verified payments that enrolled nobody,
-with the reason; staff mark one refunded or grant the access by hand (``services.refunds``)."""
+with the reason; staff refund one through CyberSource (``services.order_refunds``), mark it refunded
+(refunded outside the portal) or grant the access by hand (``services.refunds``)."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
 from portal.core.forms import PortalForm
 from portal.core.pagination import requested_page
 from portal.core.unit_of_work import refusals_redirect_to
+from portal.models import RefundAccess
+from portal.services import order_refunds
 from portal.services import refunds as refund_service
 from portal.staff.contract_forms import ConfirmForm
 from portal.staff.views import bp
@@ -42,6 +46,29 @@ def refund_mark(reference: str) -> Response:
     if _confirmed():
         order = refund_service.mark_refunded(reference)
         flash(f"Order {order.reference} is marked refunded.", "success")
+    return redirect(url_for("staff.refunds"))
+
+
+@bp.post("/refunds/<reference>/cybersource")
+@staff_required
+@refusals_redirect_to("staff.refunds")
+def refund_cybersource(reference: str) -> Response:
+    """Refund the payment that granted nothing through CyberSource; the order leaves the list
+    once CyberSource accepts it. The learner's access is not touched (the payment bought none)."""
+    if _confirmed():
+        reason = (request.form.get("reason") or "").strip() or "Paid, needs refund"
+        refund = order_refunds.start_refund(
+            reference,
+            access=RefundAccess.KEEP,
+            reason=reason[: order_refunds.MAX_REASON],
+            actor_id=int(current_user.id),
+            flagged_only=True,
+        )
+        flash(
+            f"Refund of {refund.amount:.2f} {refund.currency} for order {reference} sent to "
+            "CyberSource; the order leaves this list when CyberSource accepts it.",
+            "info",
+        )
     return redirect(url_for("staff.refunds"))
 
 

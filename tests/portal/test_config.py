@@ -39,6 +39,10 @@ PRODUCTION_ENV = {
     "CYBERSOURCE_PROFILE_ID": "profile",
     "CYBERSOURCE_ACCESS_KEY": "access",
     "CYBERSOURCE_SECRET_KEY": "secret",
+    "CYBERSOURCE_REST_URL": "https://api.cybersource.com",
+    "CYBERSOURCE_MERCHANT_ID": "merchant",
+    "CYBERSOURCE_REST_KEY_ID": "rest-key-id",
+    "CYBERSOURCE_REST_SECRET_KEY": "cmVzdC1zZWNyZXQ=",
     "SMTP_HOST": "smtp.example.org",
     "MAIL_FROM": "Learning Portal <no-reply@example.org>",
 }
