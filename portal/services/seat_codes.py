@@ -120,11 +120,14 @@ def seat_code_plan(
     live = _count(_live_one_time(contract.id))
     target = limit or 0
     to_remove = max(0, live - target)
+    # A renewed contract's free seats belong to its next term: no new codes for them (the
+    # renewal may have deactivated the unused ones on purpose).
+    renewed = db.session.scalar(select(Contract.id).where(Contract.renewed_from_id == contract.id))
     return SeatCodePlan(
         wants_codes=True,
         live=live,
         target=target,
-        to_add=max(0, target - live),
+        to_add=0 if renewed is not None else max(0, target - live),
         to_remove=to_remove,
         removable=_count(_removable(contract.id)) if to_remove else 0,
         multi_use_to_close=_count(_open_multi_use(contract.id)),
