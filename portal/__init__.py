@@ -93,9 +93,12 @@ def register_blueprints(app: Flask) -> None:
     from portal.staff import (  # noqa: F401 - add their routes to staff_bp
         codes,
         contract_courseware,
+        contract_renewal,
         contracts,
         courseware,
         jobs_audit,
+        order_refunds,
+        orders,
         organizations,
         outcomes,
         refunds,
@@ -147,6 +150,8 @@ def register_jobs(extra_modules: str) -> None:
         openedx,
         openedx_enrollments,
         outcomes,
+        refunds,
+        scheduled,
         system,
     )
 

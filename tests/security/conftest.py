@@ -60,6 +60,7 @@ OFFLINE: dict[str, Any] = {
     "KEYCLOAK_SERVER_URL": CLOSED_PORT,
     "OPENEDX_LMS_URL": CLOSED_PORT,
     "OPENEDX_STUDIO_URL": CLOSED_PORT,
+    "CYBERSOURCE_REST_URL": CLOSED_PORT,
     "PROPAGATE_EXCEPTIONS": False,
 }
 # Every setting production refuses to start without (portal/config.py PRODUCTION_REQUIRED and
@@ -79,6 +80,10 @@ PRODUCTION: dict[str, Any] = {
     "CYBERSOURCE_PROFILE_ID": "production-test-profile",
     "CYBERSOURCE_ACCESS_KEY": "production-test-access-key",
     "CYBERSOURCE_SECRET_KEY": "production-test-cybersource-secret",
+    "CYBERSOURCE_REST_URL": "http://127.0.0.1:9",
+    "CYBERSOURCE_MERCHANT_ID": "production-test-merchant",
+    "CYBERSOURCE_REST_KEY_ID": "production-test-rest-key-id",
+    "CYBERSOURCE_REST_SECRET_KEY": "cHJvZHVjdGlvbi10ZXN0LXJlc3Qtc2VjcmV0",
     "SMTP_HOST": "127.0.0.1",
     "MAIL_FROM": "Portal <no-reply@portal.example>",
     "PUBLIC_BASE_URL": "https://learn.example.org",
@@ -262,6 +267,13 @@ class SecurityWorld(OrgWorld):
         self.org_token, self.org_token_value = issue_token(
             self.acme, "security", created_by_id=self.grace.id
         )
+        from portal.models import ReportFrequency, utcnow
+        from portal.services.report_links import link_token
+        from portal.services.report_subscriptions import subscribe
+
+        # Grace's weekly report and the link its email carries (org_admin.report_download).
+        self.report_subscription, _ = subscribe(self.acme, self.grace, ReportFrequency.WEEKLY)
+        self.report_token = link_token(self.report_subscription, "2026-W49", now=utcnow())
         self.acme.logo = png_bytes()
         self.acme.logo_content_type = "image/png"
         db.session.commit()
@@ -300,6 +312,7 @@ class SecurityWorld(OrgWorld):
             "course_key": self.public_course.key,
             "run_key": self.public_run.course_key,
             "program_key": self.program.key,
+            "token": self.report_token,
         }
 
     def endpoint_values(self, endpoint: str) -> dict[str, Any]:
@@ -371,6 +384,8 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
         "org_admin.revoke_assignment": {},
         "org_admin.revoke_seat": {"reason": "Left the company", "confirm": "y"},
         "org_admin.api_token_create": {"name": "Reporting"},
+        "org_admin.reports": {"frequency": "monthly"},
+        "org_admin.notices": {"email_me": "", "invite_reminders": ""},
         "org_admin.api_token_revoke": {"token_id": str(world.org_token.id), "confirm": "y"},
         "staff.run_outcomes_sync": {},
         "staff.api_token_new": {"name": "Partner", "allowed_restrictions": RESTRICTION_B2B},
@@ -382,6 +397,8 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
             "max_uses": "",
             "activates_at": "",
             "expires_at": "",
+            "discount_percent": "10",
+            "discount_amount": "",
         },
         "staff.contract_add_course": {"course_id": str(world.course.id)},
         "staff.contract_add_program": {"program_id": str(world.program.id)},
@@ -399,6 +416,37 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
             "seat_revoke_allowed": "y",
         },
         "staff.contract_membership": {"membership_type": "managed", "confirm": "y"},
+        "staff.order_refund": {"access": "keep", "reason": "x", "confirm": "y"},
+        "staff.refund_cybersource": {"confirm": "y"},
+        "staff.contract_renew": {
+            "name": "Seats 2027",
+            "slug": "seats-2027",
+            "description": "",
+            "welcome_message": "",
+            "membership_type": "code",
+            "start_at": date,
+            "end_at": "2027-09-01T09:00",
+            "unlimited_seats": "",
+            "seat_limit": "3",
+            "price_per_learner": "",
+            "seat_revoke_allowed": "y",
+            "carry_over": "y",
+            "deactivate_old_codes": "",
+        },
+        "staff.contract_clone": {
+            "organization_id": str(world.acme.id),
+            "name": "Cloned Deal",
+            "slug": "",
+            "description": "",
+            "welcome_message": "",
+            "membership_type": "code",
+            "start_at": date,
+            "end_at": "2027-09-01T09:00",
+            "unlimited_seats": "",
+            "seat_limit": "3",
+            "price_per_learner": "",
+            "seat_revoke_allowed": "y",
+        },
         "staff.contract_new": {
             "organization_id": str(world.acme.id),
             "name": "New Deal",

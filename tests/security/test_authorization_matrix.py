@@ -38,6 +38,7 @@ from tests.security.conftest import (
     sign_in,
 )
 
+SUBSCRIBER = "subscriber"  # a report link opens for the admin it was sent to (Grace) only
 PUBLIC, SIGNED_IN, OWNER, ORG_ADMIN, ORG_ADMIN_ANY, STAFF, TOKEN = (
     "public",
     "signed-in",
@@ -86,6 +87,8 @@ ACCESS: dict[str, str] = {
     "learner.enroll_run": SIGNED_IN,
     "learner.enroll_in_program": SIGNED_IN,
     "learner.unenroll_run": OWNER,
+    "learner.orders": SIGNED_IN,
+    "learner.receipt": OWNER,
     "outbox.index": SIGNED_IN,
     "outbox.message": OWNER,  # staff read every message
     "org_admin.index": ORG_ADMIN_ANY,
@@ -102,6 +105,9 @@ ACCESS: dict[str, str] = {
     "org_admin.api_tokens": ORG_ADMIN,
     "org_admin.api_token_create": ORG_ADMIN,
     "org_admin.api_token_revoke": ORG_ADMIN,
+    "org_admin.notices": ORG_ADMIN,
+    "org_admin.reports": ORG_ADMIN,
+    "org_admin.report_download": SUBSCRIBER,
     "org_api.openapi": PUBLIC,
     **{
         f"org_api.{name}": TOKEN
@@ -136,6 +142,8 @@ ACCESS: dict[str, str] = {
             "organization_member_remove",
             "contracts",
             "contract_new",
+            "contract_renew",
+            "contract_clone",
             "contract_detail",
             "contract_edit",
             "contract_membership",
@@ -168,6 +176,11 @@ ACCESS: dict[str, str] = {
             "refunds",
             "refund_mark",
             "refund_grant",
+            "refund_cybersource",
+            "order_refund",
+            "orders",
+            "orders_csv",
+            "order_detail",
         ]
     },
 }
@@ -195,6 +208,8 @@ def expected(endpoint: str, role: str) -> str:
         return "404"
     if access == STAFF:
         return "open" if role == "staff" else "403"
+    if access == SUBSCRIBER:
+        return {"own_admin": "open", "learner": "403"}.get(role, "404")
     if role == "learner":
         return "403"
     if role == "other_admin" and access == ORG_ADMIN:

@@ -40,6 +40,9 @@ AUDITED_GETS = {
     "staff.codes_export": {"codes.exported"},
     "org_admin.codes_export": {"codes.exported"},
     "org_admin.learners_export": {"learners.exported"},
+    "staff.orders_csv": {"orders.exported"},
+    # A scheduled report's link downloads the learners CSV, audited as such.
+    "org_admin.report_download": {"learners.exported"},
 }
 
 

