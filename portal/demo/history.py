@@ -45,7 +45,8 @@ def seed_seat_history(contract: Contract, now: dt.datetime) -> int:
         _claim_seat(contract, code, n, now)
     for n, code in enumerate(codes[SEAT_HISTORY : SEAT_HISTORY + 2]):
         code.assigned_email = f"invited{n + 1}@acme.example"
-        code.assigned_at = now - dt.timedelta(days=2 - n)
+        # One sent four days ago (its day-3 reminder is due), one yesterday.
+        code.assigned_at = now - dt.timedelta(days=4 - 3 * n)
     db.session.flush()
     adjust_seat_codes(
         contract

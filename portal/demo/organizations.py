@@ -38,6 +38,7 @@ ORGANIZATIONS: list[dict[str, Any]] = [
 ]
 
 # (organization key, slug, name, membership type, seat limit or None for unlimited, price)
+ENDING_SOON = "globex-open-seats"
 CONTRACTS: list[tuple[str, str, str, MembershipType, int | None, Decimal | None]] = [
     ("ACME", "acme-data-academy", "Acme Data Academy", MembershipType.AUTO, None, None),
     ("ACME", "acme-leadership", "Acme Leadership Circle", MembershipType.MANAGED, 25, None),
@@ -74,11 +75,13 @@ def seed_organizations(created: Created) -> dict[str, Organization]:
 
 
 def seed_contracts(created: Created, orgs: dict[str, Organization], now: dt.datetime) -> None:
-    """The demo contracts, running from 30 days ago for a year; a contract with a seat limit
-    and no codes yet gets one seat code per seat."""
+    """The demo contracts, running from 30 days ago for a year (Globex's open seats end in three
+    weeks: staff have a contract to renew); a contract with a seat limit and no codes yet gets one
+    seat code per seat."""
     year_start = now - dt.timedelta(days=30)
     year_end = now + dt.timedelta(days=335)
     for org_key, slug, name, mtype, seats, price in CONTRACTS:
+        ends = now + dt.timedelta(days=21) if slug == ENDING_SOON else year_end
         contract, new = get_or_create(
             Contract,
             {"organization_id": orgs[org_key].id, "slug": slug},
@@ -87,7 +90,7 @@ def seed_contracts(created: Created, orgs: dict[str, Organization], now: dt.date
             welcome_message=f"Welcome to {name}! Pick a course below and start when you like.",
             membership_type=mtype,
             start_at=year_start,
-            end_at=year_end,
+            end_at=ends,
             unlimited_seats=seats is None,
             seat_limit=seats,
             price_per_learner=price,
