@@ -148,21 +148,23 @@ def _claim(name: str, start: dt.datetime) -> ScheduledRun | None:
 
 def fire(name: str, at: dt.datetime | None = None) -> ScheduledRun | None:
     """Claim the task's period holding ``at`` (now by default) and start the task; None if the
-    period was claimed already. The caller commits."""
+    period was claimed already. The caller commits. The task runs as of ``at`` (the tick), also
+    when its job runs later or is retried: what it sends is decided by the tick's time."""
     expr = timetable().get(name)
     if expr is None:
         return None  # switched off
     task = TASKS[name]
-    run = _claim(name, period_start(expr, at or utcnow()))
+    moment = (at or utcnow()).astimezone(dt.UTC)
+    run = _claim(name, period_start(expr, moment))
     if run is None:
         return None
     if task.inline:
-        run.summary = task.run(utcnow())[:500]
+        run.summary = task.run(moment)[:500]
         run.finished_at = utcnow()
     else:
         record_job(
             JobKind.SCHEDULED_TASK,
-            {"task": name, "run_id": run.id},
+            {"task": name, "run_id": run.id, "at": moment.isoformat()},
             object_type="scheduled_run",
             object_id=run.id,
         )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import update
 
 from portal.extensions import db
+from portal.jobs.errors import PermanentJobError
 from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
 from portal.models import ScheduledRun, utcnow
@@ -22,9 +25,21 @@ def run_task(ctx: JobContext) -> None:
         ctx.set_step(f"unknown task {name}: nothing to do")
         return
     ctx.set_step(f"running {name}")
-    summary = task.run(utcnow())
+    summary = task.run(_tick(ctx))
     db.session.execute(
         update(ScheduledRun)
         .where(ScheduledRun.id == run_id)
         .values(summary=summary[:500], finished_at=utcnow())
     )
+
+
+def _tick(ctx: JobContext) -> dt.datetime:
+    """The time the scheduler fired the task (the job's ``at``); now for a job without one."""
+    raw = (ctx.job.payload or {}).get("at")
+    if raw is None:
+        return utcnow()
+    try:
+        at = dt.datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise PermanentJobError(f"job payload 'at' is not a time: {raw!r}") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
