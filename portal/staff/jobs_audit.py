@@ -7,10 +7,8 @@ log is read-only: it has no POST route at all, and the database refuses UPDATE a
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import update
@@ -22,6 +20,8 @@ from portal.extensions import db
 from portal.jobs.registry import known_kinds
 from portal.models import BackgroundJob, JobState, normalize_email, utcnow
 from portal.services.audit import record_event
+from portal.services.audit_presenter import present_events
+from portal.services.job_listing import present_jobs
 from portal.services.scheduling import task_overview
 from portal.services.staff_overview import AuditQuery, audit_page, jobs_page
 from portal.staff.views import bp
@@ -32,7 +32,6 @@ CANCELLABLE = (JobState.PENDING, JobState.QUEUED)
 ACTOR_KINDS = ("system", "job", "cli")
 OBJECT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ACTION_RE = re.compile(r"^[a-z0-9_.]{1,64}$")
-JSON_PREVIEW_CHARS = 2000
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -49,9 +48,11 @@ def jobs() -> str:
         abort(400, f"Unknown job state {state[:40]!r}; choose one of: {', '.join(states)}.")
     if kind and kind not in kinds:
         abort(400, f"Unknown job kind {kind[:64]!r}; choose one from the list.")
+    page = jobs_page(JobState(state) if state else None, kind, requested_page(request.args))
     return render_template(
         "staff/jobs/list.html",
-        jobs=jobs_page(JobState(state) if state else None, kind, requested_page(request.args)),
+        jobs=page,
+        rows=present_jobs(page.items),
         states=states,
         kinds=kinds,
         state=state,
@@ -164,28 +165,15 @@ def _audit_query() -> tuple[AuditQuery, AuditFilters]:
     return query, f
 
 
-def compact_json(value: dict[str, Any] | None) -> str:
-    """Before/after values on one line (the template escapes them); long values are cut."""
-    if value is None:
-        return ""
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-    return text if len(text) <= JSON_PREVIEW_CHARS else text[:JSON_PREVIEW_CHARS] + "…"
-
-
 @bp.get("/audit")
 @staff_required
 def audit_log() -> str:
     query, filters = _audit_query()
     events = audit_page(query, requested_page(request.args), filters.args())
-    rows = [
-        {
-            "event": event,
-            "actor": email or event.actor_kind,
-            "before": compact_json(event.before),
-            "after": compact_json(event.after),
-        }
-        for event, email in events.items
-    ]
     return render_template(
-        "staff/audit/list.html", events=events, rows=rows, filters=filters, actor_kinds=ACTOR_KINDS
+        "staff/audit/list.html",
+        events=events,
+        rows=present_events(events.items),
+        filters=filters,
+        actor_kinds=ACTOR_KINDS,
     )

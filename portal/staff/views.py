@@ -90,6 +90,7 @@ def job_status(job_id: int) -> Response:
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "last_error": job.last_error,
+        "run_after": job.run_after.isoformat() if job.run_after else None,
     }
     if job.object_type == "course_run" and job.object_id and job.object_id.isdigit():
         from portal.models import CourseRun

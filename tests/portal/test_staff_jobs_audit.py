@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from portal.models import AuditEvent, BackgroundJob, JobState, utcnow
 from portal.services.audit import record_event
+from tests.support.factories import BackgroundJobFactory
 
 
 def make_job(
@@ -41,7 +42,8 @@ def test_jobs_page_lists_newest_first_with_live_rows(staff_client: FlaskClient, 
     assert page.index(f'data-job-id="{new.id}"') < page.index(f'data-job-id="{old.id}"')
     assert f'data-job-url="/staff/jobs/{new.id}.json"' in page
     assert 'data-job-state="pending"' in page and "js/job-status.js" in page
-    assert "organization 7" in page and "5</span>/5" in page
+    assert 'Organization #7 <span class="muted">(not found)</span>' in page  # no such row
+    assert ">Failed after 5 attempts:</span>" in page and "Waiting to start</span>" in page
     assert "edX said &lt;b&gt;no&lt;/b&gt;" in page and "<b>no</b>" not in page
     # retry on failed, cancel on pending
     assert f"/staff/jobs/{old.id}/retry" in page and f"/staff/jobs/{new.id}/cancel" in page
@@ -217,8 +219,10 @@ def test_audit_log_shows_before_after_escaped(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "<b>Acme</b>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "{&#34;name&#34;:&#34;Safe&#34;,&#34;seats&#34;:20}" in page
+    assert '<td class="diff-value diff-before">&lt;script&gt;alert(1)&lt;/script&gt;</td>' in page
+    assert '<td class="diff-value diff-after">Safe</td>' in page
+    assert '<td class="diff-value diff-after">20</td>' in page
+    assert "&#34;name&#34;: &#34;Safe&#34;" in page  # and in the Raw view, escaped too
     assert "admin@acme.example" in page and "contract.updated" in page
     assert 'action="/staff/audit' not in page.replace('method="get" action="/staff/audit"', "")
 
@@ -236,7 +240,7 @@ def test_audit_log_filters(
         response = staff_client.get(f"/staff/audit?{query}")
         assert response.status_code == 200, response.get_data(as_text=True)
         text = response.get_data(as_text=True)
-        return {m for m in "ABC" if f"&#34;mark&#34;:&#34;{m}&#34;" in text}
+        return {m for m in "ABC" if f'<td class="diff-value">{m}</td>' in text}
 
     assert marks("") == {"A", "B", "C"}
     assert marks("actor=ADMIN@acme.example") == {"A"}
@@ -289,10 +293,14 @@ def test_audit_log_is_paginated(
     with count_queries() as counter:
         first = staff_client.get("/staff/audit?actor=cli").get_data(as_text=True)
     assert counter.count <= 4
-    assert "&#34;n&#34;:54" in first and "&#34;n&#34;:4}" not in first
+
+    def shows(n: int, page: str) -> bool:
+        return f'<td class="diff-value">{n}</td>' in page
+
+    assert shows(54, first) and not shows(4, first)
     assert "page=2" in first and "actor=cli" in first
     second = staff_client.get("/staff/audit?actor=cli&page=2").get_data(as_text=True)
-    assert "&#34;n&#34;:4}" in second and "&#34;n&#34;:54" not in second
+    assert shows(4, second) and not shows(54, second)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
@@ -328,3 +336,15 @@ def test_the_jobs_page_shows_each_scheduled_task_and_its_last_run(
         assert f"<code>{name}</code>" in text
     assert "organization sync recorded" in text  # due-syncs ran inline and said what it did
     assert text.count("not run yet") == len(TASKS) - 1
+
+
+def test_a_jobs_json_carries_its_retry_time_for_the_live_update(
+    staff_client: FlaskClient, db: Any
+) -> None:
+    """static/js/job-status.js writes "Waiting to retry (attempt 2 of 5) at 10:32" from it."""
+    retry_at = utcnow() + dt.timedelta(minutes=5)
+    job = BackgroundJobFactory(state=JobState.PENDING, attempts=1, run_after=retry_at)
+    db.session.commit()
+    status = staff_client.get(f"/staff/jobs/{job.id}.json").get_json()
+    assert status["state"] == "pending" and status["attempts"] == 1
+    assert dt.datetime.fromisoformat(status["run_after"]) == retry_at
