@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,20 +34,38 @@ def log(message: str) -> None:
 
 
 def ensure_environment() -> None:
-    """Create .venv and install the project with its dev tools, unless pyproject.toml is unchanged."""
+    """Create .venv and install the project with its dev tools, unless pyproject.toml is unchanged;
+    then the browser suite's npm tools (axe-core, pinned by package-lock.json), unless the lock file
+    is unchanged. Without npm the Python side still installs: the browser suite's accessibility
+    checks then fail, naming what to install, rather than pass without having looked."""
     if sys.version_info < (3, 11):
         sys.exit("Python 3.11 or newer is needed (found %d.%d)." % sys.version_info[:2])
     if not PY.exists():
         log("creating .venv")
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == digest:
+    if not (STAMP.exists() and STAMP.read_text() == digest):
+        log("installing the portal and its tools into .venv (first run takes a minute or two)")
+        pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "install", "-e", ".[dev]"], cwd=ROOT, check=True)
+        STAMP.write_text(digest)
+    # The stamp lives in node_modules: removing that folder also forgets the install.
+    node_stamp = ROOT / "node_modules" / ".portal-install-stamp"
+    lock_digest = hashlib.sha256((ROOT / "package-lock.json").read_bytes()).hexdigest()
+    installed = (ROOT / "node_modules" / "axe-core").is_dir()
+    if installed and node_stamp.exists() and node_stamp.read_text() == lock_digest:
         return
-    log("installing the portal and its tools into .venv (first run takes a minute or two)")
-    pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", ".[dev]"], cwd=ROOT, check=True)
-    STAMP.write_text(digest)
+    npm = shutil.which("npm")
+    if npm is None:
+        log(
+            "npm was not found: install Node.js with npm (e.g. apt-get install npm) and run this "
+            "again; until then the browser suite's axe-core accessibility checks fail"
+        )
+        return
+    log("installing axe-core for the browser suite's accessibility checks (npm ci)")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
+    node_stamp.write_text(lock_digest)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> None:
@@ -69,6 +88,29 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+# POSIX: a new process group per child (Windows has no process groups to share).
+OWN_PROCESS_GROUP: dict[str, int] = {} if os.name == "nt" else {"process_group": 0}
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (the terminal closed) stop the demo as Ctrl-C does, so its processes,
+    in groups of their own, are not left running."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in STOP_SIGNALS[1:]:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+
+
+def ignore_stop_signals() -> None:
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def demo() -> int:
     ensure_environment()
     env = {**os.environ, "PORTAL_MODE": os.environ.get("PORTAL_MODE", "demo")}
@@ -76,11 +118,20 @@ def demo() -> int:
     if busy:
         sys.exit("These ports are in use, stop what runs there first: " + ", ".join(busy))
     run("-m", "flask", "--app", "portal", "db", "upgrade", env=env)
+    run("-c", "from portal.i18n import compile_catalogs; compile_catalogs()")  # the .mo files
     children: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str) -> None:
-        children.append(subprocess.Popen([str(PY), "-m", "flask", *args], cwd=ROOT, env=env))
+        # Each in a process group of its own: a terminal's Ctrl-C reaches only this process, which
+        # passes one SIGINT on to each. In the terminal's group they would get the terminal's and
+        # then this one, and a second SIGINT while a process is already stopping prints tracebacks.
+        children.append(
+            subprocess.Popen(
+                [str(PY), "-m", "flask", *args], cwd=ROOT, env=env, **OWN_PROCESS_GROUP
+            )
+        )
 
+    stop_on_signals()
     try:
         start("--app", "emulators.keycloak", "run", "--port", str(DEMO_PORTS["keycloak"]))
         start("--app", "emulators.openedx", "run", "--port", str(DEMO_PORTS["openedx"]))
@@ -106,16 +157,20 @@ def demo() -> int:
         log("a process stopped; shutting the others down")
         return 1
     except KeyboardInterrupt:
+        log("stopping")
         return 0
     finally:
-        for child in children:
+        ignore_stop_signals()  # stopping already: a second Ctrl-C changes nothing
+        # Last started first: the portal and the worker (which finishes the job it runs) stop
+        # while the emulators they talk to still answer.
+        for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
-        for child in children:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
 
 
 def test(extra: list[str]) -> int:

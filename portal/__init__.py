@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401 - registers every table before migrations look
     from portal.extensions import csrf, db, limiter, login_manager, migrate
+    from portal.i18n import init_app as init_i18n
     from portal.integrations.keycloak_oidc import init_oauth
     from portal.sqlite_setup import configure as configure_sqlite
 
@@ -63,6 +64,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
     init_oauth(app)
+    init_i18n(app)
 
 
 def register_proxy(app: Flask, proxies: int) -> None:
@@ -123,7 +125,9 @@ def register_request_hooks(app: Flask) -> None:
     from portal.core.context import template_globals
     from portal.core.input_guard import refuse_nul_bytes
     from portal.core.security_headers import set_security_headers
+    from portal.core.text import register_filters
 
+    register_filters(app)
     app.before_request(refuse_nul_bytes)
     app.before_request(require_login_by_default)
     app.after_request(set_security_headers)

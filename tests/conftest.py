@@ -63,6 +63,11 @@ def _check_backends() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _check_backends()
+    # The French catalog is compiled by the build (the .mo files are not in git): a plain
+    # ``pytest`` compiles what is missing or older than its .po.
+    from portal.i18n import compile_catalogs
+
+    compile_catalogs()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

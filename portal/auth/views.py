@@ -28,6 +28,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from joserfc.errors import JoseError
 from sqlalchemy.exc import IntegrityError
@@ -35,9 +36,13 @@ from werkzeug.wrappers import Response
 
 from portal.core.access import SESSION_VERSION_KEY, safe_next
 from portal.core.domain_errors import DomainError
+from portal.core.text import LazyText
+from portal.core.text import lazy_gettext as _l
 from portal.extensions import csrf, db, limiter
+from portal.i18n import remember_locale
 from portal.integrations import keycloak_oidc
 from portal.integrations.keycloak_oidc import LogoutTokenError, SignInError
+from portal.models import User
 from portal.services.audit import record_event
 from portal.services.memberships import (
     MalformedClaim,
@@ -45,6 +50,7 @@ from portal.services.memberships import (
     parse_organization_claim,
     reconcile_memberships,
 )
+from portal.services.organization_contracts import managed_organizations
 from portal.services.sso_sessions import (
     ReplayedLogoutToken,
     end_sso_sessions,
@@ -55,7 +61,7 @@ from portal.services.users import user_from_claims
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
-UNREACHABLE = (
+UNREACHABLE = _l(
     "The sign-in service (Keycloak) cannot be reached right now. Nothing was changed; please try "
     "again in a few minutes."
 )
@@ -68,29 +74,31 @@ SSO_SID_KEY = "_kc_sid"
 # ``?error=`` on the callback: the page shows the portal's own words for the OAuth error code, never
 # the text in the URL (anyone can send a link with any ``error_description``).
 KEYCLOAK_ERRORS = {
-    "access_denied": "Keycloak refused the sign-in (access denied)",
-    "login_required": "Keycloak needs you to sign in again",
-    "interaction_required": "Keycloak needs you to complete the sign-in in its pages",
-    "consent_required": "Keycloak needs your consent to sign you in",
-    "account_selection_required": "Keycloak needs you to choose an account",
-    "invalid_request": "Keycloak refused the sign-in request as invalid",
-    "invalid_scope": "Keycloak refused the requested scopes",
-    "unauthorized_client": "Keycloak does not allow the portal to sign you in this way",
-    "unsupported_response_type": "Keycloak refused the sign-in request as invalid",
-    "server_error": "Keycloak had an internal error during the sign-in",
-    "temporarily_unavailable": "Keycloak is temporarily unavailable",
+    "access_denied": _l("Keycloak refused the sign-in (access denied)"),
+    "login_required": _l("Keycloak needs you to sign in again"),
+    "interaction_required": _l("Keycloak needs you to complete the sign-in in its pages"),
+    "consent_required": _l("Keycloak needs your consent to sign you in"),
+    "account_selection_required": _l("Keycloak needs you to choose an account"),
+    "invalid_request": _l("Keycloak refused the sign-in request as invalid"),
+    "invalid_scope": _l("Keycloak refused the requested scopes"),
+    "unauthorized_client": _l("Keycloak does not allow the portal to sign you in this way"),
+    "unsupported_response_type": _l("Keycloak refused the sign-in request as invalid"),
+    "server_error": _l("Keycloak had an internal error during the sign-in"),
+    "temporarily_unavailable": _l("Keycloak is temporarily unavailable"),
 }
 # Descriptions Keycloak itself sends, shown in the portal's words when they come back to a
 # sign-in this browser started; any other text is never shown.
 KEYCLOAK_DESCRIPTIONS = {
-    "User cancelled": "Keycloak refused the sign-in: User cancelled",
-    "Missing parameter: code_challenge": "Keycloak refused the sign-in: a PKCE challenge is missing",
-    "Missing parameter: code_challenge_method": (
+    "User cancelled": _l("Keycloak refused the sign-in: User cancelled"),
+    "Missing parameter: code_challenge": _l(
+        "Keycloak refused the sign-in: a PKCE challenge is missing"
+    ),
+    "Missing parameter: code_challenge_method": _l(
         "Keycloak refused the sign-in: a PKCE challenge method is missing"
     ),
 }
-UNKNOWN_ERROR = "Keycloak did not complete the sign-in"
-FOREIGN_ERROR = (
+UNKNOWN_ERROR = _l("Keycloak did not complete the sign-in")
+FOREIGN_ERROR = _l(
     "This sign-in response does not belong to a sign-in started in this browser, so it was "
     "ignored. Nothing was changed."
 )
@@ -99,7 +107,7 @@ FOREIGN_ERROR = (
 BACKCHANNEL_LIMIT = "30 per minute;300 per hour"
 
 
-def _failure(message: str, status: int = 400) -> tuple[str, int]:
+def _failure(message: str | LazyText, status: int = 400) -> tuple[str, int]:
     session.clear()
     return render_template("auth/failed.html", message=message), status
 
@@ -119,7 +127,7 @@ def _keycloak_error() -> tuple[str, int]:
     description = request.args.get("error_description") or ""
     error = request.args.get("error") or ""
     message = KEYCLOAK_DESCRIPTIONS.get(description) or KEYCLOAK_ERRORS.get(error, UNKNOWN_ERROR)
-    return _failure(f"{message}. Please sign in again.")
+    return _failure(_("%(reason)s. Please sign in again.", reason=message))
 
 
 @bp.before_app_request
@@ -140,12 +148,29 @@ def _public_url(endpoint: str) -> str:
     return current_app.config["PORTAL"].public_base_url.rstrip("/") + url_for(endpoint)
 
 
+def landing(user: User) -> str:
+    """Where a sign-in lands when no page was asked for: staff on the staff overview, an
+    organization's admin on its overview (on "My organizations" when they manage several),
+    everyone else on "My learning"."""
+    if user.is_staff:
+        return url_for("staff.index")
+    managed = managed_organizations(user)
+    if len(managed) == 1:
+        return url_for("org_admin.overview", org_key=managed[0].key)
+    return url_for("org_admin.index") if managed else url_for("learner.dashboard")
+
+
 @bp.get("/login")
 def login() -> Response | tuple[str, int]:
-    target = safe_next(request.args.get("next"), default=url_for("learner.dashboard"))
+    # Only a page of our own that was asked for (``next``) is kept; without one, the user's role
+    # decides where the sign-in lands (``landing``).
+    requested = safe_next(request.args.get("next"), default="")
     if current_user.is_authenticated:
-        return redirect(target)
-    session["login_next"] = target
+        return redirect(requested or landing(current_user))
+    if requested:
+        session["login_next"] = requested
+    else:
+        session.pop("login_next", None)
     try:
         redirect_uri = _public_url("auth.callback")
         response: Response = keycloak_oidc.client().authorize_redirect(redirect_uri)
@@ -157,7 +182,7 @@ def login() -> Response | tuple[str, int]:
 
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
-    target = safe_next(session.get("login_next"), default=url_for("learner.dashboard"))
+    requested = safe_next(session.get("login_next"), default="")
     if "error" in request.args:
         return _keycloak_error()
     try:
@@ -182,18 +207,29 @@ def callback() -> Response | tuple[str, int]:
         return _failure(exc.message, exc.status)
     except MismatchingStateError:
         return _failure(
-            "This sign-in attempt expired or was already used, so it was refused. Please sign in again."
+            _(
+                "This sign-in attempt expired or was already used, so it was refused. Please sign "
+                "in again."
+            )
         )
     except JoseError as exc:
         log.warning("id token refused: %s", exc)
         return _failure(
-            f"The sign-in token failed verification ({exc.error}), so it was refused. "
-            "Please sign in again."
+            _(
+                "The sign-in token failed verification (%(error)s), so it was refused. "
+                "Please sign in again.",
+                error=exc.error,
+            )
         )
     except AuthlibBaseError as exc:
         log.warning("token exchange refused: %s", exc)
         detail = getattr(exc, "description", None) or getattr(exc, "error", None) or "refused"
-        return _failure(f"Keycloak did not complete the sign-in: {detail}. Please sign in again.")
+        return _failure(
+            _(
+                "Keycloak did not complete the sign-in: %(detail)s. Please sign in again.",
+                detail=detail,
+            )
+        )
     except DomainError as exc:
         return _failure(exc.message, exc.status)
     except requests.RequestException as exc:
@@ -202,23 +238,26 @@ def callback() -> Response | tuple[str, int]:
 
     session.clear()  # a fresh session at sign-in: nothing from before survives
     login_user(user)
+    remember_locale(user)  # the emails sent to them later speak the language they sign in with
     session[SESSION_VERSION_KEY] = user.session_version or 0
     session["id_token"] = token.get("id_token")
     if isinstance(claims.get("sid"), str) and claims["sid"]:
         session[SSO_SID_KEY] = claims["sid"]
-    flash(f"Signed in as {user.display_name}.", "success")
-    return redirect(target)
+    flash(_("Signed in as %(name)s.", name=user.display_name), "success")
+    return redirect(requested or landing(user))
 
 
 def _verified_token() -> dict:
     if "state" not in request.args or "code" not in request.args:
         raise SignInError(
-            "The sign-in response is incomplete (no state or code), so it was refused."
+            _("The sign-in response is incomplete (no state or code), so it was refused.")
         )
     expected_issuer = keycloak_oidc.issuer()
     returned_issuer = request.args.get("iss")
     if returned_issuer is not None and returned_issuer != expected_issuer:
-        raise SignInError("The sign-in response came from an unexpected issuer, so it was refused.")
+        raise SignInError(
+            _("The sign-in response came from an unexpected issuer, so it was refused.")
+        )
     client_id = current_app.config["PORTAL"].keycloak_client_id
     token: dict = keycloak_oidc.client().authorize_access_token(
         claims_options={
@@ -227,7 +266,7 @@ def _verified_token() -> dict:
         }
     )
     if not token.get("userinfo") or not token.get("access_token"):
-        raise SignInError("Keycloak returned no ID token, so the sign-in was refused.")
+        raise SignInError(_("Keycloak returned no ID token, so the sign-in was refused."))
     return token
 
 
@@ -244,7 +283,7 @@ def logout() -> Response:
         db.session.commit()
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     if id_token:
         try:
             result = keycloak_oidc.client().create_logout_url(

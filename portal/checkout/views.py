@@ -9,10 +9,12 @@ to the result page, which only the order's own learner may see.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.core.text import lazy_gettext as _l
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import csrf, db
 from portal.models import Contract, CourseRun, Order, OrderState, Organization
@@ -29,11 +31,11 @@ from portal.services.payments import (
 
 bp = Blueprint("checkout", __name__)
 
-RECEIPT_REFUSED = (
+RECEIPT_REFUSED = _l(
     "We could not match this payment to an order we can accept, so it did not enroll you and "
     "nothing was changed. If you were charged, contact support with your order reference."
 )
-RECEIPT_FORGED = (
+RECEIPT_FORGED = _l(
     "This payment response could not be verified, so nothing was changed. Go back to your order "
     "and try again."
 )
@@ -98,9 +100,9 @@ def retry(reference: str) -> Response:
     if again.needs_payment and again.order is not None:
         return redirect(url_for("checkout.show", reference=again.order.reference))
     if again.enrollments:
-        flash("You're enrolled. It shows as enrolled in a moment.", "success")
+        flash(_("You're enrolled. It shows as enrolled in a moment."), "success")
     else:
-        flash("You are already enrolled.", "info")
+        flash(_("You are already enrolled."), "info")
     return redirect(url_for("learner.dashboard"))
 
 
@@ -120,9 +122,9 @@ def receipt() -> Response:
     """The learner's browser, back from the payment page with the signed response."""
     outcome = _handled("return")
     if outcome.status is PaymentOutcome.FORGED:
-        abort(400, description=RECEIPT_FORGED)
+        abort(400, description=str(RECEIPT_FORGED))
     if outcome.status is PaymentOutcome.REFUSED or outcome.order is None:
-        abort(400, description=RECEIPT_REFUSED)
+        abort(400, description=str(RECEIPT_REFUSED))
     return redirect(url_for("checkout.result", reference=outcome.order.reference), code=303)
 
 

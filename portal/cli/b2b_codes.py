@@ -14,6 +14,7 @@ from portal.cli.b2b_common import find_contract
 from portal.cli.unit_of_work import refusals
 from portal.core.csv_export import write_csv
 from portal.core.domain_errors import Conflict
+from portal.core.text import plural
 from portal.extensions import db
 from portal.models import Contract, MembershipType, RedemptionType
 from portal.services.audit import record_event
@@ -57,7 +58,7 @@ def codes_generate(
         if max_uses is not None and rtype is not RedemptionType.MULTI_USE:
             raise click.ClickException("--max-uses applies to multi_use codes only.")
         batch = generate_batch(contract, count, rtype, max_uses)
-    click.echo(f"Generated {count} {rtype.value} code(s), batch {batch}.")
+    click.echo(f"Generated {plural(count, rtype.value + ' code')}, batch {batch}.")
 
 
 def write_codes_csv(contract: Contract, out: IO[str]) -> int:
@@ -87,16 +88,16 @@ def codes_export(slug: str, org_key: str, output: str | None) -> None:
             after={"codes": n},
         )
     if output:
-        click.echo(f"Wrote {n} code(s) to {output}.", err=True)
+        click.echo(f"Wrote {plural(n, 'code')} to {output}.", err=True)
 
 
 def _drift(plan: Any, unlimited: bool) -> str:
     if unlimited:
         return "no open multi-use code" if plan.unlimited_code_needed else ""
     if plan.live != plan.target:
-        return f"{plan.live} seat code(s), seat limit {plan.target}"
+        return f"{plural(plan.live, 'seat code')}, seat limit {plan.target}"
     if plan.multi_use_to_close:
-        return f"{plan.multi_use_to_close} open multi-use seat code(s) on limited seats"
+        return f"{plural(plan.multi_use_to_close, 'open multi-use seat code')} on limited seats"
     return ""
 
 
@@ -154,4 +155,7 @@ def codes_validate(fix: bool) -> None:
     click.echo("\n".join(lines))
     if remaining:
         hint = "" if fix else " Run with --fix to repair."
-        raise click.ClickException(f"{remaining} contract(s) have drifted seat codes.{hint}")
+        has = "has" if remaining == 1 else "have"
+        raise click.ClickException(
+            f"{plural(remaining, 'contract')} {has} drifted seat codes.{hint}"
+        )

@@ -20,6 +20,7 @@ from portal.cli.b2b_common import (
     utc,
 )
 from portal.cli.unit_of_work import refusals
+from portal.core.text import plural
 from portal.extensions import db
 from portal.models import Contract, MembershipType, Organization
 from portal.services import contracts as contract_service
@@ -159,7 +160,9 @@ def contract_modify(
 
 
 def _contract_line(contract: Contract, key: str) -> str:
-    seat_text = "unlimited" if contract.unlimited_seats else f"{contract.seat_limit} seats"
+    seat_text = (
+        "unlimited" if contract.unlimited_seats else plural(contract.seat_limit or 0, "seat")
+    )
     price_text = f"{contract.price_per_learner}" if contract.price_per_learner else "free"
     dates = " - ".join(
         d.strftime("%Y-%m-%d") if d else "open" for d in (contract.start_at, contract.end_at)

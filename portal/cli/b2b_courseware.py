@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from portal.cli.b2b_common import find_contract
 from portal.cli.unit_of_work import refusals
+from portal.core.text import plural
 from portal.extensions import db
 from portal.models import Contract, Course, CourseRun, Program
 from portal.services import contract_runs
@@ -44,7 +45,7 @@ def _add(contract: Contract, kind: str, key: str) -> list[str]:
         found = _by_key(Program, Program.key, key, "program")
         added = contract_runs.add_program(contract.id, found.id)
         return [
-            f"Added program {found.key}: {len(added.runs)} new run(s).",
+            f"Added program {found.key}: {plural(len(added.runs), 'new run')}.",
             *(f"  run {r.course_key}" for r in added.runs),
             *(f"  no source run: {c.key}" for c in added.without_source),
             *(f"  already on the contract: {c.key}" for c in added.already_there),

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from portal.cli.b2b_common import checked_name
 from portal.cli.unit_of_work import refusals
+from portal.core.text import plural
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
 from portal.models import Contract, Organization
@@ -61,7 +62,7 @@ def org_list() -> None:
         lines = [
             f"{org.key}\t{org.name}\t"
             + (f"keycloak {org.keycloak_alias}" if org.keycloak_id else "not in keycloak")
-            + f"\t{'active' if org.active else 'inactive'}\t{n} contract(s)"
+            + f"\t{'active' if org.active else 'inactive'}\t{plural(n, 'contract')}"
             for org, n in rows
         ]
     click.echo("\n".join(lines) if lines else "No organizations.")

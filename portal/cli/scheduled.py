@@ -16,6 +16,7 @@ from typing import Any
 import click
 from flask import current_app
 
+from portal.core.text import plural
 from portal.services.scheduling import ScheduleError, fire_due, fire_from_cron, timetable
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def scheduler_command(once: bool) -> None:
     for name, expr in table.items():
         click.echo(f"{name:<20} {expr}")
     runs = fire_due()
-    click.echo(f"Started {len(runs)} task(s) for their current period.")
+    click.echo(f"Started {plural(len(runs), 'task')} for their current period.")
     if once:
         return
     settings = current_app.config["PORTAL"]

@@ -23,6 +23,7 @@ PUBLIC_ENDPOINTS = {
     "core.home",
     "core.healthz",
     "core.favicon",
+    "i18n.set_language",  # a visitor chooses the language before signing in, too
     # The payment provider posts these; neither relies on a session (the response is signed).
     "checkout.notify",
     "checkout.receipt",

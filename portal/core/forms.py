@@ -11,11 +11,15 @@ import re
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from wtforms import DateTimeLocalField, Field, StringField
 from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
+
+from portal.core.text import LazyText
+from portal.core.text import lazy_gettext as _l
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
@@ -42,35 +46,48 @@ def strip(value: Any) -> Any:
 
 def no_control_characters(form: FlaskForm, field: Field) -> None:
     if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
-        raise ValidationError("Remove the invisible control characters from this text.")
+        raise ValidationError(_("Remove the invisible control characters from this text."))
 
+
+# A label or message: plain text, or one translated when it is shown.
+Text = str | LazyText
 
 # The validators of every free-text field.
 TEXT = [no_control_characters]
 
 
 def key_field(
-    label: str, pattern: re.Pattern[str], *, missing: str, wrong: str, max_length: int, **kw: Any
+    label: Text,
+    pattern: re.Pattern[str],
+    *,
+    missing: Text,
+    wrong: Text,
+    max_length: int,
+    **kw: Any,
 ) -> StringField:
     """A required identifier: trimmed, at most ``max_length``, matching ``pattern``."""
     checks = [InputRequired(missing), Length(max=max_length), Regexp(pattern, message=wrong)]
     return StringField(label, checks, filters=[strip], **kw)
 
 
+TITLE = _l("Title")
+TITLE_MISSING = _l("Enter a title.")
+
+
 def title_field(
-    label: str = "Title", *, missing: str = "Enter a title.", max_length: int = 300
+    label: Text = TITLE, *, missing: Text = TITLE_MISSING, max_length: int = 300
 ) -> StringField:
     return StringField(
         label, [InputRequired(missing), Length(max=max_length), *TEXT], filters=[strip]
     )
 
 
-def date_field(label: str) -> DateTimeLocalField:
+def date_field(label: Text) -> DateTimeLocalField:
     """An optional date and time, read as UTC."""
     return DateTimeLocalField(
         label,
         [Optional()],
         format=DATE_FORMATS,
         tz=dt.UTC,
-        invalid_value_message="Enter a date and time like 2026-09-01 09:00 (UTC).",
+        invalid_value_message=_l("Enter a date and time like 2026-09-01 09:00 (UTC)."),
     )

@@ -16,8 +16,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import undefer
 from werkzeug.wrappers import Response
 
+from portal.core.text import group_code
 from portal.extensions import db
 from portal.models import Organization
+from portal.services.codes import normalize_code
 
 bp = Blueprint("core", __name__)
 ALLOWED_LOGO_TYPES = {"image/png", "image/jpeg", "image/webp"}
@@ -32,7 +34,8 @@ def home() -> str:
 def redeem_link(code: str) -> str:
     """The shareable redeem link. Signed-out visitors are sent through sign-in and come back here
     (deny by default keeps ``next``); the code is redeemed only when they press the button (POST)."""
-    return render_template("learner/redeem.html", code=code[:64], from_link=True)
+    shown = group_code(normalize_code(code)[:64])  # as it is printed, whatever the link held
+    return render_template("learner/redeem.html", code=shown, from_link=True)
 
 
 @bp.get("/organizations/<org_key>/logo")

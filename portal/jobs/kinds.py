@@ -13,6 +13,7 @@ from enum import StrEnum
 class JobKind(StrEnum):
     # portal/tasks/codes.py
     CODES_GENERATE = "codes.generate"
+    CODES_ASSIGN_BULK = "codes.assign_bulk"
     # portal/tasks/email.py
     EMAIL_SEND = "email.send"
     # portal/tasks/keycloak.py

@@ -15,10 +15,29 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
+from portal.jobs.registry import no_progress
 from portal.models import BackgroundJob, JobState, utcnow
 
 log = logging.getLogger(__name__)
 _PENDING = "portal_jobs_to_dispatch"
+
+
+class _InlineStop:
+    """Set when the inline worker was asked to stop (Ctrl-C, SIGTERM): the job running finishes,
+    no other starts in this process, and the jobs not started stay pending for the next sweep. A
+    plain attribute, not a ``threading.Event``: a signal handler sets it, and setting an event
+    takes a lock the interrupted code may hold."""
+
+    requested = False
+
+
+def stop_inline_jobs(stop: bool = True) -> None:
+    """Start no further inline job in this process (``stop=False``: start them again)."""
+    _InlineStop.requested = stop
+
+
+def inline_jobs_stopped() -> bool:
+    return _InlineStop.requested
 
 
 def record_job(
@@ -54,6 +73,8 @@ def retry_now(job: BackgroundJob) -> None:
     job.finished_at = None
     job.enqueued_at = None
     job.last_error = None
+    for name, value in no_progress().items():
+        setattr(job, name, value)
     db.session.flush()
     _dispatch_when_committed(job)
 
@@ -100,15 +121,20 @@ def dispatch(job_ids: list[int], *, when: datetime | None = None) -> list[int]:
 
     RQ mode: enqueue, then mark the row queued. If Redis is down the row stays pending and the
     sweeper sends it later: nothing is lost. Inline mode (demo): run each job now, in a thread with
-    its own app context and database session, and wait for it.
+    its own app context and database session, and wait for it; once the worker is stopping
+    (``stop_inline_jobs``) the jobs not started yet are left to the next sweep.
     """
     settings = current_app.config["PORTAL"]
     if not settings.uses_redis:
         if when is not None and when > utcnow():
             return []  # the inline worker loop picks it up when due
+        ran: list[int] = []
         for job_id in job_ids:
+            if inline_jobs_stopped():
+                break
             _run_inline(job_id)
-        return list(job_ids)
+            ran.append(job_id)
+        return ran
     sent: list[int] = []
     try:
         queue = rq_queue()

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.jobs.errors import PermanentJobError, TransientJobError
-from portal.jobs.registry import JobContext, failure_hook, handler_for
+from portal.jobs.registry import JobContext, failure_hook, handler_for, no_progress
 from portal.models import BackgroundJob, JobState, utcnow
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def _claim(job_id: int) -> bool:
             attempts=BackgroundJob.attempts + 1,
             started_at=now,
             updated_at=now,
+            **no_progress(),
         )
         .execution_options(synchronize_session=False)
     )
@@ -68,17 +69,19 @@ def _execute(job_id: int) -> str:
         return "skipped"
     job = db.session.get(BackgroundJob, job_id)
     assert job is not None
+    ctx = JobContext(job)
     try:
-        handler_for(job.kind)(JobContext(job))
+        handler_for(job.kind)(ctx)
     except TransientJobError as exc:
-        return _after_failure(job_id, str(exc), retry_after=exc.retry_after, transient=True)
+        return _after_failure(job_id, ctx, str(exc), retry_after=exc.retry_after, transient=True)
     except PermanentJobError as exc:
-        return _after_failure(job_id, str(exc), transient=False)
+        return _after_failure(job_id, ctx, str(exc), transient=False)
     except Exception as exc:
         # An unexpected error (a bug, a database restart): keep it visible and retry a bounded number
         # of times, since many such errors are transient.
         log.exception("job %s (%s) raised", job_id, job.kind)
-        return _after_failure(job_id, f"{type(exc).__name__}: {exc}", transient=True)
+        return _after_failure(job_id, ctx, f"{type(exc).__name__}: {exc}", transient=True)
+    _keep_progress(job, ctx)
     job.state = JobState.SUCCEEDED
     job.step = "done"
     job.last_error = None
@@ -87,12 +90,28 @@ def _execute(job_id: int) -> str:
     return JobState.SUCCEEDED.value
 
 
+def _keep_progress(job: BackgroundJob, ctx: JobContext) -> None:
+    """Write the progress the throttle held back with the outcome: the bar ends where the work
+    did (a job that fails after three chunks shows three chunks done)."""
+    held = ctx.take_unsent()
+    if held is not None:
+        for name, value in held.items():
+            setattr(job, name, value)
+        job.progress_at = utcnow()
+
+
 def _after_failure(
-    job_id: int, message: str, *, transient: bool, retry_after: float | None = None
+    job_id: int,
+    ctx: JobContext,
+    message: str,
+    *,
+    transient: bool,
+    retry_after: float | None = None,
 ) -> str:
     db.session.rollback()
     job = db.session.get(BackgroundJob, job_id)
     assert job is not None
+    _keep_progress(job, ctx)
     job.last_error = message[:4000]
     if transient and job.attempts < job.max_attempts:
         base = current_app.config["PORTAL"].job_backoff_base_seconds

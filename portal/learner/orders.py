@@ -15,7 +15,11 @@ __all__ = ["bp"]
 
 @bp.get("/orders")
 def orders() -> str:
-    page = order_listing.learner_orders(current_user, requested_page(request.args))
+    page = order_listing.learner_orders(
+        current_user,
+        requested_page(request.args),
+        sort=order_listing.ORDER_SORTING.read(request.args),
+    )
     return render_template("learner/orders.html", orders=page, state_of=order_listing.learner_state)
 
 

@@ -12,14 +12,17 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import request_cache
 from portal.core.domain_errors import DomainError
+from portal.core.text import group_code
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import limiter
 from portal.services.audit import record_enrollment_refusal, record_refusal
+from portal.services.codes import normalize_code
 from portal.services.dashboard import dashboard_data
 from portal.services.enrollment import EnrollResult, enroll, enroll_program, unenroll
 from portal.services.redemption import redeem
@@ -55,9 +58,8 @@ def _demo_codes() -> list[tuple[str, str, str]]:
 
 @bp.get("/redeem")
 def redeem_form() -> str:
-    return render_template(
-        "learner/redeem.html", code=request.args.get("code", "")[:64], demo_codes=_demo_codes()
-    )
+    code = group_code(normalize_code(request.args.get("code", ""))[:64])
+    return render_template("learner/redeem.html", code=code, demo_codes=_demo_codes())
 
 
 def _refusal(exc: DomainError, code: str) -> tuple[str, int]:
@@ -72,11 +74,15 @@ def _refusal(exc: DomainError, code: str) -> tuple[str, int]:
 @limiter.limit(
     _redeem_limit,
     key_func=_user_key,
-    error_message="Too many codes tried from this account. Wait a minute, then try again.",
+    error_message=lambda: _(
+        "Too many codes tried from this account. Wait a minute, then try again."
+    ),
 )
 @limiter.limit(
     _redeem_limit,
-    error_message="Too many codes tried from this network. Wait a minute, then try again.",
+    error_message=lambda: _(
+        "Too many codes tried from this network. Wait a minute, then try again."
+    ),
 )
 def redeem_submit() -> Response | tuple[str, int]:
     code = (request.form.get("code") or "")[:200].strip()
@@ -87,14 +93,22 @@ def redeem_submit() -> Response | tuple[str, int]:
     contract, organization = result.contract.name, result.organization.name
     if result.already_had:
         flash(
-            f"You already have access to {contract} from {organization}; "
-            "the code was not used again.",
+            _(
+                "You already have access to %(contract)s from %(organization)s; "
+                "the code was not used again.",
+                contract=contract,
+                organization=organization,
+            ),
             "info",
         )
     else:
         flash(
-            f"Code accepted: you now have access to {contract} from "
-            f"{organization}. Its courses are below.",
+            _(
+                "Code accepted: you now have access to %(contract)s from "
+                "%(organization)s. Its courses are below.",
+                contract=contract,
+                organization=organization,
+            ),
             "success",
         )
     # No #fragment: the confirmation sits at the top of the page and must stay in view.
@@ -107,14 +121,21 @@ def _report(result: EnrollResult) -> Response:
     if result.enrollments:
         names = ", ".join(e.course_run.title for e in result.enrollments)
         flash(
-            f"Enrolled in {names}. We are setting it up in edX; it shows as enrolled in a moment.",
+            _(
+                "Enrolled in %(courses)s. We are setting it up in edX; it shows as enrolled in a "
+                "moment.",
+                courses=names,
+            ),
             "success",
         )
     elif result.already:
-        flash("You are already enrolled.", "info")
+        flash(_("You are already enrolled."), "info")
     if result.skipped:
         flash(
-            "Not open for enrollment now: " + ", ".join(r.title for r in result.skipped) + ".",
+            _(
+                "Not open for enrollment now: %(courses)s.",
+                courses=", ".join(r.title for r in result.skipped),
+            ),
             "info",
         )
     return redirect(url_for("learner.dashboard"))
@@ -141,7 +162,7 @@ def enroll_in_program(contract_id: int, program_id: int) -> Response:
 @refusals_recorded
 def unenroll_run(enrollment_id: int) -> Response:
     enrollment = unenroll(current_user, enrollment_id)
-    flash(f"You are unenrolled from {enrollment.course_run.title}.", "info")
+    flash(_("You are unenrolled from %(course)s.", course=enrollment.course_run.title), "info")
     return redirect(url_for("learner.dashboard"))
 
 

@@ -3,6 +3,7 @@
 from portal.models.access import ApiToken, OrganizationApiToken, OutboxMessage
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
+from portal.models.bulk_assignments import BulkAssignmentRow
 from portal.models.business import (
     Notice,
     NoticeKind,
@@ -52,6 +53,7 @@ __all__ = [
     "AuditEvent",
     "BackgroundJob",
     "Base",
+    "BulkAssignmentRow",
     "CodeRedemption",
     "Contract",
     "ContractProgram",

@@ -2,6 +2,10 @@
 
 A row is written in the same transaction as the change that needs the job and handed to RQ only after
 commit; the sweeper re-sends rows that never reached Redis, so a Redis outage loses nothing.
+
+A long job also reports its progress on the row (``progress_done`` of ``progress_total``
+``progress_unit``, written by ``JobContext.progress`` in its own short transaction), so the pages
+can show a bar while it runs; each attempt starts it again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class BackgroundJob(Base):
         Index("ix_background_jobs_state_run_after", "state", "run_after"),
         Index("ix_background_jobs_object", "object_type", "object_id"),
         CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="attempts"),
+        CheckConstraint("progress_done >= 0 AND progress_total >= 0", name="progress"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,6 +55,11 @@ class BackgroundJob(Base):
     object_type: Mapped[str | None] = mapped_column(String(64))
     object_id: Mapped[str | None] = mapped_column(String(64))
     organization_id: Mapped[int | None] = mapped_column(index=True)
+    # How far the current attempt is: None until its handler reports (jobs.registry.JobContext).
+    progress_done: Mapped[int | None]
+    progress_total: Mapped[int | None]
+    progress_unit: Mapped[str] = mapped_column(String(32), default="")
+    progress_at: Mapped[dt.datetime | None]
     run_after: Mapped[dt.datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime | None]

@@ -42,6 +42,9 @@ class User(UserMixin, Base):
     # sign-in or re-sync without the role takes it away. A local grant (``grant-staff``, demo data)
     # leaves it False and is kept until Keycloak's role has once governed the account.
     staff_from_keycloak: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The language they read the portal in (``portal.i18n``: chosen, else their browser's at
+    # sign-in); the emails sent to them in jobs use it. Null: never signed in, English.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

@@ -6,6 +6,7 @@ answers), and revoking one. Every change is a POST with its CSRF token, and audi
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, HiddenField, StringField
@@ -14,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 from portal.core.access import org_admin_required
 from portal.core.forms import PortalForm, strip
 from portal.core.params import parse_id
+from portal.core.text import lazy_gettext as _l
 from portal.models import Organization, OrganizationApiToken
 from portal.org_admin.views import bp
 from portal.services import org_api_tokens as token_service
@@ -21,10 +23,10 @@ from portal.services import org_api_tokens as token_service
 
 class CreateTokenForm(PortalForm):
     name = StringField(
-        "Token name",
-        [DataRequired("Name the token after what will use it."), Length(max=200)],
+        _l("Token name"),
+        [DataRequired(_l("Name the token after what will use it.")), Length(max=200)],
         filters=[strip],
-        description="What will use it, e.g. “HR reporting”. Shown in this list, never secret.",
+        description=_l("What will use it, e.g. “HR reporting”. Shown in this list, never secret."),
         render_kw={"autocomplete": "off", "maxlength": 200},
     )
 
@@ -34,8 +36,8 @@ class RevokeTokenForm(PortalForm):
 
     token_id = HiddenField()
     confirm = BooleanField(
-        "Yes, revoke it: whatever uses this token stops working at once",
-        [DataRequired("Tick the box to confirm.")],
+        _l("Yes, revoke it: whatever uses this token stops working at once"),
+        [DataRequired(_l("Tick the box to confirm."))],
     )
 
 
@@ -85,16 +87,18 @@ def api_token_revoke(organization: Organization) -> Response | tuple[str, int]:
     form = RevokeTokenForm()
     token_id = parse_id(form.token_id.data)
     if token_id is None:
-        flash("Choose the token to revoke from the list.", "error")
+        flash(_("Choose the token to revoke from the list."), "error")
         return _page(organization), 400
     token = token_service.organization_token(organization, token_id)  # another's: 404
     if not form.validate_on_submit():
-        flash(f"Tick the box beside “{token.name}” to confirm revoking it.", "error")
+        flash(
+            _("Tick the box beside “%(token)s” to confirm revoking it.", token=token.name), "error"
+        )
         return _page(organization), 400
     if token_service.revoke_token(token):
-        flash(f"Token “{token.name}” revoked: it no longer works.", "success")
+        flash(_("Token “%(token)s” revoked: it no longer works.", token=token.name), "success")
     else:
-        flash(f"Token “{token.name}” was already revoked.", "info")
+        flash(_("Token “%(token)s” was already revoked.", token=token.name), "info")
     return redirect(url_for("org_admin.api_tokens", org_key=organization.key))
 
 

@@ -1,6 +1,14 @@
 """The seat usage chart as plain SVG geometry, drawn by the template with no script at all (the
 Content-Security-Policy stays strict): seats in use at the end of each day against the limit, and
-below it the seats claimed each day."""
+below it the seats claimed each day.
+
+Each chart comes in two shapes, and the stylesheet shows one: the wide one, and a compact one for
+phones. Scaled down to a phone, the wide one's labels shrink to 5 px and a scroll box cut off the
+days either side; the compact one is drawn for about 360 px, so its text stays at its size and
+every day, today included, is on the screen.
+
+Its words (captions, the limit, each bar's tooltip, the summary read by screen readers) and its
+dates and numbers are in the visitor's language: the chart is drawn per request."""
 
 from __future__ import annotations
 
@@ -8,11 +16,16 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
+from flask_babel import format_date, gettext
+
+from portal.core.text import count_text, plural
 from portal.services.outcomes import CompletionSeries
 from portal.services.seat_usage import ContractUsage
 
 WIDTH = 640
+COMPACT_WIDTH = 360
 LEFT = 44  # room for the y-axis labels
+COMPACT_LEFT = 30
 RIGHT = 12
 TOP = 14
 USE_HEIGHT = 140
@@ -20,6 +33,11 @@ GAP = 30
 BAR_HEIGHT = 56
 BOTTOM = 22
 HEIGHT = TOP + USE_HEIGHT + GAP + BAR_HEIGHT + BOTTOM
+
+
+def day_label(day: dt.date) -> str:
+    """A day under the chart and in its tooltips: "04 Dec" ("04 déc.")."""
+    return str(format_date(day, "dd MMM"))
 
 
 @dataclass
@@ -58,6 +76,7 @@ class UsageChart:
     use_bottom: int = TOP + USE_HEIGHT
     bar_top: int = TOP + USE_HEIGHT + GAP
     bar_bottom: int = TOP + USE_HEIGHT + GAP + BAR_HEIGHT
+    compact: UsageChart | None = None  # the same chart drawn for a phone
 
 
 def _nice_max(value: int) -> int:
@@ -82,8 +101,30 @@ class Point:
 
 
 def series_chart(points: list[Point], limit: int | None, captions: tuple[str, str]) -> UsageChart:
-    """The geometry of a line (with an optional limit) over daily bars."""
-    chart = UsageChart(line_caption=captions[0], bar_caption=captions[1])
+    """The geometry of a line (with an optional limit) over daily bars, wide and compact."""
+    chart = _geometry(points, limit, captions, WIDTH, LEFT, labels=7)
+    chart.compact = _geometry(points, limit, captions, COMPACT_WIDTH, COMPACT_LEFT, labels=4)
+    return chart
+
+
+def _geometry(
+    points: list[Point],
+    limit: int | None,
+    captions: tuple[str, str],
+    width: int,
+    left: int,
+    *,
+    labels: int,
+) -> UsageChart:
+    """The chart drawn ``width`` units wide, with at most ``labels`` dates under it (the last one
+    always: today)."""
+    chart = UsageChart(
+        width=width,
+        plot_left=left,
+        plot_right=width - RIGHT,
+        line_caption=captions[0],
+        bar_caption=captions[1],
+    )
     if not points:
         return chart
     plot_width = chart.plot_right - chart.plot_left
@@ -105,8 +146,8 @@ def series_chart(points: list[Point], limit: int | None, captions: tuple[str, st
     )
     if limit is not None:
         chart.limit_y = y_use(limit)
-        chart.limit_label = f"limit {limit:,}"
-    chart.y_ticks = [Tick(y_use(v), f"{v:,}") for v in (0, y_max // 2, y_max) if v or y_max]
+        chart.limit_label = gettext("limit %(num)s", num=count_text(limit))
+    chart.y_ticks = [Tick(y_use(v), count_text(v)) for v in (0, y_max // 2, y_max) if v or y_max]
 
     bar_max = _nice_max(max(p.bar for p in points))
     for i, p in enumerate(points):
@@ -120,13 +161,15 @@ def series_chart(points: list[Point], limit: int | None, captions: tuple[str, st
                 title=p.title,
             )
         )
-    chart.bar_ticks = [Tick(chart.bar_bottom, "0"), Tick(chart.bar_top, f"{bar_max:,}")]
-    every = max(1, len(points) // 6)
+    chart.bar_ticks = [Tick(chart.bar_bottom, "0"), Tick(chart.bar_top, count_text(bar_max))]
+    # Counted back from today, so the last label is today's and none crowds it.
+    every = max(1, math.ceil(len(points) / labels))
+    last = len(points) - 1
     chart.x_ticks = [
-        Tick(round(chart.plot_left + step * (i + 0.5), 1), f"{p.day:%d %b}")
+        Tick(round(chart.plot_left + step * (i + 0.5), 1), day_label(p.day))
         for i, p in enumerate(points)
-        if i % every == 0 or i == len(points) - 1
-    ][-7:]
+        if (last - i) % every == 0
+    ][-labels:]
     return chart
 
 
@@ -137,18 +180,35 @@ def usage_chart(usage: ContractUsage) -> UsageChart:
             d.day,
             d.in_use,
             d.claims,
-            f"{d.day:%d %b}: {d.claims} claimed, {d.revokes} revoked, {d.in_use} in use",
+            gettext(
+                "%(day)s: %(claimed)s claimed, %(revoked)s revoked, %(in_use)s in use",
+                day=day_label(d.day),
+                claimed=count_text(d.claims),
+                revoked=count_text(d.revokes),
+                in_use=count_text(d.in_use),
+            ),
         )
         for d in days
     ]
-    chart = series_chart(points, usage.limit, ("Seats in use", "Seats claimed per day"))
+    captions = (gettext("Seats in use"), gettext("Seats claimed per day"))
+    chart = series_chart(points, usage.limit, captions)
     if not days:
         return chart
-    claimed = sum(d.claims for d in days)
-    chart.summary = (
-        f"{usage.claimed:,} seats in use"
-        + (f" of {usage.limit:,}" if usage.limit is not None else "")
-        + f"; {claimed:,} claimed in the last {len(days)} days."
+    if usage.limit is None:
+        in_use = plural(usage.claimed, "%(num)s seat in use", "%(num)s seats in use")
+    else:
+        in_use = plural(
+            usage.claimed,
+            "%(num)s seat in use of %(limit)s",
+            "%(num)s seats in use of %(limit)s",
+            limit=count_text(usage.limit),
+        )
+    chart.summary = plural(
+        len(days),
+        "%(in_use)s; %(claimed)s claimed in the last %(num)s day.",
+        "%(in_use)s; %(claimed)s claimed in the last %(num)s days.",
+        in_use=in_use,
+        claimed=count_text(sum(d.claims for d in days)),
     )
     return chart
 
@@ -163,11 +223,29 @@ def completion_chart(series: CompletionSeries, learners: int) -> UsageChart:
     while day <= series.end:
         count = per_day.get(day, 0)
         total += count
-        points.append(Point(day, total, count, f"{day:%d %b}: {count} completed, {total} so far"))
+        title = gettext(
+            "%(day)s: %(completed)s completed, %(total)s so far",
+            day=day_label(day),
+            completed=count_text(count),
+            total=count_text(total),
+        )
+        points.append(Point(day, total, count, title))
         day += dt.timedelta(days=1)
-    chart = series_chart(points, learners or None, ("Completions so far", "Completions per day"))
+    captions = (gettext("Completions so far"), gettext("Completions per day"))
+    chart = series_chart(points, learners or None, captions)
     if learners:
-        chart.limit_label = f"{learners:,} enrollments"
-    recent = total - series.baseline
-    chart.summary = f"{total:,} of {learners:,} enrollments completed; {recent:,} in the last {len(points)} days."
+        chart.limit_label = plural(learners, "%(num)s enrollment", "%(num)s enrollments")
+    completed = plural(
+        learners,
+        "%(total)s of %(num)s enrollment completed",
+        "%(total)s of %(num)s enrollments completed",
+        total=count_text(total),
+    )
+    chart.summary = plural(
+        len(points),
+        "%(completed)s; %(recent)s in the last %(num)s day.",
+        "%(completed)s; %(recent)s in the last %(num)s days.",
+        completed=completed,
+        recent=count_text(total - series.baseline),
+    )
     return chart

@@ -1,12 +1,13 @@
 """Org admins' codes pages: the codes of a contract by status, assigning codes to one address or a
-CSV of addresses (with a result per row), reminding, revoking an unused assignment, and the CSV of
-every code with its redeem link."""
+CSV of addresses (``org_admin.bulk_assign``: a job, with a result per row), reminding, revoking an
+unused assignment, and the CSV of every code with its redeem link."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -14,15 +15,9 @@ from portal.core.access import org_admin_required
 from portal.core.csv_export import csv_download
 from portal.core.domain_errors import DomainError, NotFound
 from portal.core.pagination import requested_page
+from portal.core.text import group_code
 from portal.models import Contract, Organization, utcnow
-from portal.org_admin import forms as upload_forms
-from portal.org_admin.forms import (
-    AssignForm,
-    BulkAssignForm,
-    ConfirmForm,
-    CsvInvalid,
-    read_addresses,
-)
+from portal.org_admin.forms import AssignForm, ConfirmForm
 from portal.org_admin.views import bp
 from portal.services import code_assignment as assignment
 from portal.services import code_export, code_listing
@@ -61,7 +56,8 @@ def _codes_page(
         status = "unused"
     q = (request.args.get("q") or "").strip()[:200]
     number = requested_page(request.args)
-    codes = code_listing.list_codes(contract, status, q, page=number, per_page=PER_PAGE)
+    sort = code_listing.CODE_SORTING.read(request.args)
+    codes = code_listing.list_codes(contract, status, q, page=number, per_page=PER_PAGE, sort=sort)
     return render_template(
         "org_admin/codes.html",
         organization=organization,
@@ -99,52 +95,18 @@ def assign(organization: Organization, contract_id: int) -> Rendered | Response:
         flash(exc.message, "error")
         return _codes_page(organization, contract, form), exc.status
     if result.outcome is not assignment.AssignOutcome.ASSIGNED:
-        form.email.errors = [f"{result.label}: {result.detail}"]
+        form.email.errors = [_("%(label)s: %(detail)s", label=result.label, detail=result.detail)]
         status = 400 if result.outcome is assignment.AssignOutcome.INVALID_EMAIL else 409
         return _codes_page(organization, contract, form), status
     flash(
-        f"Code {result.code} assigned to {result.email}; the invitation is on its way.", "success"
+        _(
+            "Code %(code)s assigned to %(email)s; the invitation is on its way.",
+            code=group_code(result.code),
+            email=result.email,
+        ),
+        "success",
     )
     return redirect(_codes_url(organization, contract, status="assigned"))
-
-
-@bp.route("/<org_key>/contracts/<int:contract_id>/codes/assign-bulk", methods=["GET", "POST"])
-@org_admin_required
-def assign_bulk(organization: Organization, contract_id: int) -> Rendered:
-    contract = organization_contract(organization, contract_id)
-    form = BulkAssignForm()
-    values: dict[str, Any] = {
-        "organization": organization,
-        "contract": contract,
-        "form": form,
-        "refusal": _refusal(organization, contract),
-        "assignable": assignment.assignable_count(contract),
-        "results": None,
-    }
-    if not form.validate_on_submit():
-        page = render_template("org_admin/assign_bulk.html", **values)
-        return (page, 400) if form.is_submitted() else page
-    try:
-        addresses = read_addresses(form.file.data.read(upload_forms.MAX_UPLOAD + 1))
-        results = assignment.assign_codes(
-            contract.id, addresses, actor=current_user, base_url=_base_url()
-        )
-    except CsvInvalid as exc:
-        form.file.errors = [str(exc)]
-        return render_template("org_admin/assign_bulk.html", **values), 400
-    except DomainError as exc:
-        form.file.errors = [exc.message]
-        return render_template("org_admin/assign_bulk.html", **values), exc.status
-    summary: dict[str, int] = {}
-    for result in results:
-        summary[result.label] = summary.get(result.label, 0) + 1
-    values.update(
-        results=results,
-        summary=summary,
-        assignable=assignment.assignable_count(contract),
-        form=BulkAssignForm(formdata=None),
-    )
-    return render_template("org_admin/assign_bulk.html", **values)
 
 
 @bp.post("/<org_key>/contracts/<int:contract_id>/codes/<int:code_id>/remind")
@@ -160,7 +122,7 @@ def remind(organization: Organization, contract_id: int, code_id: int) -> Render
     except DomainError as exc:
         flash(exc.message, "error")
         return _codes_page(organization, contract, default_status="assigned"), exc.status
-    flash(f"Reminder sent to {code.assigned_email}.", "success")
+    flash(_("Reminder sent to %(email)s.", email=code.assigned_email), "success")
     return redirect(_codes_url(organization, contract, status="assigned"))
 
 
@@ -182,8 +144,13 @@ def revoke_assignment(
             flash(exc.message, "error")
             return _codes_page(organization, contract, default_status="assigned"), exc.status
         flash(
-            f"Code {old.code} no longer works and {old.assigned_email} can't use it. "
-            f"A fresh code ({new.code}) took its place.",
+            _(
+                "Code %(code)s no longer works and %(email)s can't use it. A fresh code "
+                "(%(new_code)s) took its place.",
+                code=group_code(old.code),
+                email=old.assigned_email,
+                new_code=group_code(new.code),
+            ),
             "success",
         )
         return redirect(_codes_url(organization, contract, status="assigned"))
@@ -206,3 +173,6 @@ def codes_export(organization: Organization, contract_id: int) -> Response:
     filename = f"codes-{organization.key}-{contract.slug}-{utcnow():%Y%m%d}.csv"
     record_event("codes.exported", "contract", contract.id, organization_id=organization.id)
     return csv_download(rows, filename)  # streams after the commit
+
+
+from portal.org_admin import bulk_assign  # noqa: E402,F401 - the CSV assignment's routes

@@ -4,13 +4,15 @@ revoking a learner's seat with a reason."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.core.access import org_admin_required
 from portal.core.csv_export import csv_download
 from portal.core.domain_errors import Conflict, DomainError
-from portal.core.pagination import page_of, requested_page
+from portal.core.pagination import requested_page
+from portal.core.text import plural
 from portal.models import Contract, Organization, Seat, utcnow
 from portal.org_admin.forms import RevokeSeatForm
 from portal.org_admin.views import bp
@@ -30,9 +32,7 @@ def _filter(contracts: list[Contract]) -> learner_service.LearnerFilter:
 def learners(organization: Organization) -> str:
     contracts = organization_contracts(organization)
     flt = _filter(contracts)
-    number = requested_page(request.args)
-    rows, total = learner_service.learners_page(contracts, flt, number)
-    page = page_of(rows, number, per_page=learner_service.PER_PAGE, total=total, args=flt.args())
+    page = learner_service.learners_page(contracts, flt, requested_page(request.args))
     return render_template(
         "org_admin/learners.html",
         organization=organization,
@@ -53,7 +53,7 @@ def learners_export(organization: Organization) -> Response:
 def _revoke_refusal(contract: Contract, seat: Seat) -> DomainError | None:
     """Why this seat cannot be revoked here, if it cannot (the page says so instead of a form)."""
     if seat.revoked_at is not None:
-        return Conflict("This seat was already revoked.")
+        return Conflict(_("This seat was already revoked."))
     try:
         seat_revocation.check_revocable(contract, by_staff=current_user.is_staff)
     except DomainError as exc:
@@ -80,12 +80,22 @@ def revoke_seat(organization: Organization, contract_id: int, seat_id: int) -> R
             refusal = exc
         else:
             ended = result.enrollments_ended
-            flash(
-                f"Revoked {seat.user.email}'s seat on {contract.name}"
-                + (f" and ended {ended} enrollment(s)" if ended else "")
-                + ". The seat is free for someone else.",
-                "success",
-            )
+            whose = {"email": seat.user.email, "contract": contract.name}
+            if ended:
+                done = plural(
+                    ended,
+                    "Revoked %(email)s's seat on %(contract)s and ended %(num)s enrollment. "
+                    "The seat is free for someone else.",
+                    "Revoked %(email)s's seat on %(contract)s and ended %(num)s enrollments. "
+                    "The seat is free for someone else.",
+                    **whose,
+                )
+            else:
+                done = _(
+                    "Revoked %(email)s's seat on %(contract)s. The seat is free for someone else.",
+                    **whose,
+                )
+            flash(done, "success")
             return redirect(back)
     page = render_template(
         "org_admin/revoke_seat.html",

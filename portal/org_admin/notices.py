@@ -6,6 +6,7 @@ organization, newest first. The change is a POST with its CSRF token, audited by
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import BooleanField
@@ -13,24 +14,26 @@ from wtforms import BooleanField
 from portal.core.access import org_admin_required
 from portal.core.forms import PortalForm
 from portal.core.pagination import requested_page
+from portal.core.text import lazy_gettext as _l
+from portal.i18n import in_words
 from portal.models import Membership, NoticeKind, Organization
 from portal.org_admin.views import bp
 from portal.services import notices as notice_service
-from portal.services.notices import in_words
+from portal.services.notice_listing import NOTICE_SORTING, sent_notices
 
 LABELS = {
-    NoticeKind.CONTRACT_ENDING: "Contract ending",
-    NoticeKind.CONTRACT_ENDED: "Contract ended",
-    NoticeKind.SEATS_USED: "Seats used",
-    NoticeKind.UNREDEEMED_DIGEST: "Codes not redeemed (weekly)",
-    NoticeKind.CODE_REMINDER: "Reminder to an invitee",
-    NoticeKind.SCHEDULED_REPORT: "Scheduled report",
+    NoticeKind.CONTRACT_ENDING: _l("Contract ending"),
+    NoticeKind.CONTRACT_ENDED: _l("Contract ended"),
+    NoticeKind.SEATS_USED: _l("Seats used"),
+    NoticeKind.UNREDEEMED_DIGEST: _l("Codes not redeemed (weekly)"),
+    NoticeKind.CODE_REMINDER: _l("Reminder to an invitee"),
+    NoticeKind.SCHEDULED_REPORT: _l("Scheduled report"),
 }
 
 
 class NoticeSettingsForm(PortalForm):
-    email_me = BooleanField("Email me notices about this organization")
-    invite_reminders = BooleanField("Send reminders to invitees")
+    email_me = BooleanField(_l("Email me notices about this organization"))
+    invite_reminders = BooleanField(_l("Send reminders to invitees"))
 
 
 def _form(organization: Organization, membership: Membership | None) -> NoticeSettingsForm:
@@ -59,11 +62,15 @@ def _page(
         organization=organization,
         membership=membership,
         form=form,
-        page=notice_service.recent_notices(organization, requested_page(request.args)),
+        page=sent_notices(
+            organization, requested_page(request.args), NOTICE_SORTING.read(request.args)
+        ),
         labels=LABELS,
-        contract_days=in_words(reversed(notice_service.thresholds("contract_notice_days"))),
+        contract_days=in_words(
+            reversed(notice_service.thresholds("contract_notice_days")), noun="day"
+        ),
         seat_percents=in_words(notice_service.thresholds("seat_notice_percents"), "%"),
-        reminder_days=in_words(notice_service.thresholds("code_reminder_days")),
+        reminder_days=in_words(notice_service.thresholds("code_reminder_days"), noun="day"),
         outbox=settings.captures_mail,
     )
 
@@ -86,7 +93,7 @@ def notices(organization: Organization) -> Response | str | tuple[str, int]:
     if changes:
         flash(" ".join(changes), "success")
     else:
-        flash("Nothing changed.", "info")
+        flash(_("Nothing changed."), "info")
     return redirect(url_for("org_admin.notices", org_key=organization.key))
 
 

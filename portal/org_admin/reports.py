@@ -6,6 +6,7 @@ Every change is a POST with its CSRF token, audited by the service."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import RadioField, SelectChoice
@@ -14,6 +15,7 @@ from wtforms.validators import InputRequired
 from portal.core.access import managed_organization_ids, org_admin_required
 from portal.core.csv_export import csv_download
 from portal.core.forms import PortalForm
+from portal.core.text import lazy_gettext as _l
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.models import Organization, ReportFrequency, ReportSubscription
 from portal.org_admin.forms import ConfirmForm
@@ -25,22 +27,33 @@ from portal.services.report_links import downloadable_report, link_days
 
 Rendered = tuple[str, int] | str
 FREQUENCY_CHOICES = [
-    SelectChoice(ReportFrequency.WEEKLY.value, "Weekly, on Mondays: the previous week's numbers"),
     SelectChoice(
-        ReportFrequency.MONTHLY.value, "Monthly, on the 1st: the previous month's numbers"
+        ReportFrequency.WEEKLY.value, _l("Weekly, on Mondays: the previous week's numbers")
+    ),
+    SelectChoice(
+        ReportFrequency.MONTHLY.value, _l("Monthly, on the 1st: the previous month's numbers")
     ),
 ]
+# What a subscription change answers, by the service's outcome and the frequency chosen: each
+# sentence whole, for translators (a frequency agrees with its noun in French).
 OUTCOMES = {
-    "created": "Subscribed: your first {frequency} report comes with the next daily run.",
-    "changed": "Changed: your reports now come {frequency}.",
-    "unchanged": "Your reports already come {frequency}.",
+    ("created", ReportFrequency.WEEKLY): _l(
+        "Subscribed: your first weekly report comes with the next daily run."
+    ),
+    ("created", ReportFrequency.MONTHLY): _l(
+        "Subscribed: your first monthly report comes with the next daily run."
+    ),
+    ("changed", ReportFrequency.WEEKLY): _l("Changed: your reports now come weekly."),
+    ("changed", ReportFrequency.MONTHLY): _l("Changed: your reports now come monthly."),
+    ("unchanged", ReportFrequency.WEEKLY): _l("Your reports already come weekly."),
+    ("unchanged", ReportFrequency.MONTHLY): _l("Your reports already come monthly."),
 }
 
 
 class SubscriptionForm(PortalForm):
     frequency = RadioField(
-        "How often",
-        [InputRequired("Choose weekly or monthly.")],
+        _l("How often"),
+        [InputRequired(_l("Choose weekly or monthly."))],
         choices=FREQUENCY_CHOICES,
         default=ReportFrequency.WEEKLY.value,
     )
@@ -78,16 +91,22 @@ def reports(organization: Organization) -> Rendered | Response:
         if not ConfirmForm().validate_on_submit():
             return _page(organization, subscription), 400
         if reports_service.unsubscribe(organization, current_user):
-            flash(f"Unsubscribed: no more scheduled reports about {organization.name}.", "success")
+            flash(
+                _(
+                    "Unsubscribed: no more scheduled reports about %(organization)s.",
+                    organization=organization.name,
+                ),
+                "success",
+            )
         else:
-            flash("You had no scheduled report to unsubscribe from.", "info")
+            flash(_("You had no scheduled report to unsubscribe from."), "info")
         return back
     form = SubscriptionForm()
     if not form.validate_on_submit():
         return _page(organization, subscription, form), 400
     frequency = ReportFrequency(form.frequency.data)
-    _, outcome = reports_service.subscribe(organization, current_user, frequency)
-    flash(OUTCOMES[outcome].format(frequency=frequency.value), "success")
+    _subscription, outcome = reports_service.subscribe(organization, current_user, frequency)
+    flash(str(OUTCOMES[outcome, frequency]), "success")
     return back
 
 

@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy.orm import load_only
 
 from portal.core.pagination import paginate, requested_page
+from portal.core.sorting import Sorting
 from portal.extensions import db
 from portal.models import Organization, OutboxMessage
 from portal.services.mail import visible_messages
@@ -24,6 +25,16 @@ PAGE_SIZE = 50
 MAX_LINKS = 50
 _LINK = re.compile(r"https?://[^\s<>\"'`]+")
 _TRAILING = ".,;:!?)]}'\""
+OUTBOX_SORTING = Sorting(
+    columns={
+        "created": OutboxMessage.created_at,
+        "to": OutboxMessage.to_email,
+        "subject": OutboxMessage.subject,
+    },
+    default="-created",
+    tiebreak=OutboxMessage.id,
+    descending_first={"created"},
+)
 
 
 @bp.before_request
@@ -46,20 +57,25 @@ def links_in(text: str) -> list[str]:
 
 @bp.get("/")
 def index() -> str:
-    query = (
-        visible_messages(current_user)
-        .options(
-            load_only(
-                OutboxMessage.to_email,
-                OutboxMessage.subject,
-                OutboxMessage.created_at,
-                OutboxMessage.sent_at,
-                OutboxMessage.error,
-            )
+    query = visible_messages(current_user).options(
+        load_only(
+            OutboxMessage.to_email,
+            OutboxMessage.subject,
+            OutboxMessage.created_at,
+            OutboxMessage.sent_at,
+            OutboxMessage.error,
         )
-        .order_by(OutboxMessage.id.desc())
     )
-    page = paginate(query, requested_page(request.args), per_page=PAGE_SIZE, scalars=True)
+    sort = OUTBOX_SORTING.read(request.args)
+    page = paginate(
+        sort.order(query),
+        requested_page(request.args),
+        per_page=PAGE_SIZE,
+        scalars=True,
+        count=True,
+        key=OutboxMessage.id,
+        sort=sort,
+    )
     return render_template("outbox/index.html", page=page)
 
 

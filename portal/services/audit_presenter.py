@@ -90,7 +90,7 @@ class AuditRow:
 
 
 def present_events(items: Iterable[tuple[AuditEvent, Any]]) -> list[AuditRow]:
-    """A page of events (as ``audit_page`` lists them) as rows, with every name read at once."""
+    """A page of events (as ``audit_listing.list_audit`` lists them) as rows, with every name read at once."""
     events = [item[0] for item in items]
     names = ObjectNames()
     for event in events:

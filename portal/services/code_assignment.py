@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import render_template
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from portal.core.domain_errors import Conflict, DomainError, NotFound
+from portal.core.text import count_text, group_code, long_date, plural
+from portal.core.text import lazy_gettext as _l
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -35,6 +37,7 @@ from portal.services.audit import record_event
 from portal.services.codes import new_code
 from portal.services.locks import lock_contract
 from portal.services.mail import queue_email
+from portal.services.notice_mail import render_email
 from portal.services.seat_codes import needs_seat_codes
 
 MAX_BULK = 1000
@@ -51,11 +54,21 @@ class AssignOutcome(enum.StrEnum):
 
 
 OUTCOME_LABELS = {
-    AssignOutcome.ASSIGNED: "Assigned, invitation sent",
-    AssignOutcome.ALREADY_ASSIGNED: "Already assigned",
-    AssignOutcome.HAS_SEAT: "Already has a seat",
-    AssignOutcome.INVALID_EMAIL: "Invalid email",
-    AssignOutcome.NO_CODES_LEFT: "No codes left",
+    AssignOutcome.ASSIGNED: _l("Assigned, invitation sent"),
+    AssignOutcome.ALREADY_ASSIGNED: _l("Already assigned"),
+    AssignOutcome.HAS_SEAT: _l("Already has a seat"),
+    AssignOutcome.INVALID_EMAIL: _l("Invalid email"),
+    AssignOutcome.NO_CODES_LEFT: _l("No codes left"),
+}
+# Why a row was not assigned. A bulk assignment's job stores its rows' outcomes (in English, as a
+# job speaks), and the page words each outcome in its reader's language from here.
+OUTCOME_DETAILS = {
+    AssignOutcome.ALREADY_ASSIGNED: _l(
+        "An unused code of this contract is already assigned to this address."
+    ),
+    AssignOutcome.HAS_SEAT: _l("This person already holds a seat on the contract."),
+    AssignOutcome.INVALID_EMAIL: _l("Not an email address."),
+    AssignOutcome.NO_CODES_LEFT: _l("Every code of this contract is used or assigned."),
 }
 
 
@@ -70,7 +83,12 @@ class AssignResult:
 
     @property
     def label(self) -> str:
-        return OUTCOME_LABELS[self.outcome]
+        return str(OUTCOME_LABELS[self.outcome])
+
+    def refuse(self, outcome: AssignOutcome) -> None:
+        """Give the row an outcome other than ``ASSIGNED``, with its reason."""
+        self.outcome = outcome
+        self.detail = str(OUTCOME_DETAILS[outcome])
 
 
 class AssignRefused(DomainError):
@@ -83,19 +101,33 @@ def check_assignable(contract: Contract, org: Organization) -> None:
     not ended, and active with its organization (``Contract.not_live_reason``, b2b-rules 3)."""
     if not needs_seat_codes(contract.membership_type, contract.is_paid):
         raise AssignRefused(
-            f"{contract.name} needs no codes: {org.name} members get access by signing in with "
-            f"{org.name}'s own account."
+            _(
+                "%(contract)s needs no codes: %(organization)s members get access by signing in "
+                "with %(organization)s's own account.",
+                contract=contract.name,
+                organization=org.name,
+            )
         )
     reason = contract.not_live_reason(utcnow(), org)
     if reason is NotLive.NOT_STARTED:
         raise AssignRefused(
-            f"{contract.name} starts on {contract.start_at:%d %B %Y}, so its codes cannot be "
-            "handed out yet."
+            _(
+                "%(contract)s starts on %(date)s, so its codes cannot be handed out yet.",
+                contract=contract.name,
+                date=long_date(contract.start_at),
+            )
         )
     if reason is NotLive.ENDED:
-        raise AssignRefused(f"{contract.name} has ended, so its codes cannot be handed out.")
+        raise AssignRefused(
+            _("%(contract)s has ended, so its codes cannot be handed out.", contract=contract.name)
+        )
     if reason is not None:
-        raise AssignRefused(f"{contract.name} is not active, so its codes cannot be handed out.")
+        raise AssignRefused(
+            _(
+                "%(contract)s is not active, so its codes cannot be handed out.",
+                contract=contract.name,
+            )
+        )
 
 
 def _fresh() -> list[ColumnElement[bool]]:
@@ -135,9 +167,10 @@ def normalize_address(raw: str) -> str | None:
 
 def invitation(
     code: EnrollmentCode, contract: Contract, org: Organization, base_url: str, *, reminder: bool
-) -> tuple[str, dict[str, Any]]:
-    """The invitation email of an assigned code (or its reminder): its subject, and the values of
-    ``templates/email/<INVITATION_TEMPLATE>.txt`` and ``.html``. The scheduled reminders
+) -> dict[str, Any]:
+    """The values of the invitation email of an assigned code (or its reminder):
+    ``templates/email/<INVITATION_TEMPLATE>.subject.txt``, ``.txt`` and ``.html``, written in the
+    reader's language by ``notice_mail.render_email``. The scheduled reminders
     (``services.code_reminders``) send the same email."""
     link = f"{base_url.rstrip('/')}/redeem/{code.code}"
     values: dict[str, Any] = {
@@ -150,50 +183,54 @@ def invitation(
         "expires_at": code.expires_at,
         "email": code.assigned_email,
     }
-    subject = (
-        f"Reminder: your seat on {contract.name} is waiting"
-        if reminder
-        else f"{org.name} invites you to {contract.name}"
-    )
-    return subject, values
+    return values
 
 
 def _send(
     code: EnrollmentCode, contract: Contract, org: Organization, base_url: str, *, reminder: bool
 ) -> None:
-    subject, values = invitation(code, contract, org, base_url, reminder=reminder)
-    queue_email(
-        code.assigned_email or "",
-        subject,
-        render_template(f"email/{INVITATION_TEMPLATE}.txt", **values),
-        body_html=render_template(f"email/{INVITATION_TEMPLATE}.html", **values),
-        organization_id=org.id,
-    )
+    address = code.assigned_email or ""
+    values = invitation(code, contract, org, base_url, reminder=reminder)
+    subject, text, html = render_email(INVITATION_TEMPLATE, address, values)
+    queue_email(address, subject, text, body_html=html, organization_id=org.id)
+
+
+def check_bulk_size(addresses: Sequence[str]) -> None:
+    if len(addresses) > MAX_BULK:
+        raise DomainError(
+            _("Assign at most %(num)s addresses at a time.", num=count_text(MAX_BULK))
+        )
 
 
 def assign_codes(
-    contract_id: int, addresses: Sequence[str], *, actor: User, base_url: str
+    contract_id: int,
+    addresses: Sequence[str],
+    *,
+    actor: User,
+    base_url: str,
+    lines: Sequence[int] | None = None,
 ) -> list[AssignResult]:
     """Assign one code per address, in order, and queue each invitation; the caller commits.
 
     Every address gets its own result: assigned, already assigned (an unused code of this contract
     is assigned to it, or it appeared earlier in the list), already has a seat, invalid email, or
-    no codes left. Nothing is written for rows that are not assigned.
+    no codes left. Nothing is written for rows that are not assigned. ``lines`` numbers the
+    results (default 1, 2, ...): a bulk assignment's job hands over its file a chunk at a time.
     """
-    if len(addresses) > MAX_BULK:
-        raise DomainError(f"Assign at most {MAX_BULK:,} addresses at a time.")
+    check_bulk_size(addresses)
     contract = lock_contract(contract_id)
     org = db.session.get(Organization, contract.organization_id)
     assert org is not None
     check_assignable(contract, org)
+    numbers = lines if lines is not None else range(1, len(addresses) + 1)
     results = [
         AssignResult(n, given, normalize_address(given) or "", AssignOutcome.ASSIGNED)
-        for n, given in enumerate(addresses, start=1)
+        for n, given in zip(numbers, addresses, strict=True)
     ]
     wanted = _screen(contract, results)
     _hand_out(contract, org, wanted, actor=actor, base_url=base_url)
     db.session.flush()
-    _record_assigned(contract, org, results)
+    _record_assigned(contract, org, results, actor)
     return results
 
 
@@ -237,14 +274,11 @@ def _screen(contract: Contract, results: list[AssignResult]) -> list[AssignResul
     wanted: list[AssignResult] = []
     for result in results:
         if not result.email:
-            result.outcome = AssignOutcome.INVALID_EMAIL
-            result.detail = "Not an email address."
+            result.refuse(AssignOutcome.INVALID_EMAIL)
         elif result.email in seated:
-            result.outcome = AssignOutcome.HAS_SEAT
-            result.detail = "This person already holds a seat on the contract."
+            result.refuse(AssignOutcome.HAS_SEAT)
         elif result.email in assigned:
-            result.outcome = AssignOutcome.ALREADY_ASSIGNED
-            result.detail = "An unused code of this contract is already assigned to this address."
+            result.refuse(AssignOutcome.ALREADY_ASSIGNED)
         else:
             assigned.add(result.email)
             wanted.append(result)
@@ -283,11 +317,12 @@ def _hand_out(
         result.code = code.code
         _send(code, contract, org, base_url, reminder=False)
     for result in wanted[len(codes) :]:
-        result.outcome = AssignOutcome.NO_CODES_LEFT
-        result.detail = "Every code of this contract is used or assigned."
+        result.refuse(AssignOutcome.NO_CODES_LEFT)
 
 
-def _record_assigned(contract: Contract, org: Organization, results: list[AssignResult]) -> None:
+def _record_assigned(
+    contract: Contract, org: Organization, results: list[AssignResult], actor: User
+) -> None:
     done = [r for r in results if r.outcome is AssignOutcome.ASSIGNED]
     if done:
         record_event(
@@ -295,6 +330,7 @@ def _record_assigned(contract: Contract, org: Organization, results: list[Assign
             "contract",
             contract.id,
             organization_id=org.id,
+            actor_id=actor.id,  # the admin who asked, also when a job assigns for them
             after={
                 "count": len(done),
                 "assignments": [{"email": r.email, "code": r.code} for r in done[:100]],
@@ -309,13 +345,16 @@ def _assigned_code(contract: Contract, code_id: int) -> EnrollmentCode:
         .with_for_update()
     )
     if code is None:
-        raise NotFound("That code is not on this contract.")
+        raise NotFound(_("That code is not on this contract."))
+    grouped = group_code(code.code)
     if code.assigned_email is None:
-        raise Conflict(f"Code {code.code} is not assigned to anyone.")
+        raise Conflict(_("Code %(code)s is not assigned to anyone.", code=grouped))
     if code.times_redeemed > 0:
-        raise Conflict(f"{code.assigned_email} has already used code {code.code}.")
+        raise Conflict(
+            _("%(email)s has already used code %(code)s.", email=code.assigned_email, code=grouped)
+        )
     if code.deactivated_at is not None:
-        raise Conflict(f"Code {code.code} is deactivated.")
+        raise Conflict(_("Code %(code)s is deactivated.", code=grouped))
     return code
 
 
@@ -335,8 +374,14 @@ def remind(contract_id: int, code_id: int, *, base_url: str) -> EnrollmentCode:
     if last is not None and now - last < REMIND_INTERVAL:
         minutes = int((REMIND_INTERVAL - (now - last)).total_seconds() // 60) + 1
         raise Conflict(
-            f"{code.assigned_email} was sent this code less than an hour ago. You can remind them "
-            f"again in {minutes} minute(s)."
+            plural(
+                minutes,
+                "%(email)s was sent this code less than an hour ago. You can remind them again in "
+                "%(num)s minute.",
+                "%(email)s was sent this code less than an hour ago. You can remind them again in "
+                "%(num)s minutes.",
+                email=code.assigned_email,
+            )
         )
     code.reminded_at = now
     _send(code, contract, org, base_url, reminder=True)

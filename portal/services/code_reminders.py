@@ -38,10 +38,8 @@ from portal.services.code_assignment import INVITATION_TEMPLATE, invitation
 from portal.services.notices import (
     admin_recipients,
     as_utc,
-    in_words,
     keyset_pages,
     notify,
-    plural,
     portal_link,
     sent_keys,
     superseded,
@@ -102,14 +100,13 @@ def _remind(rows: list[Any], now: dt.datetime, days: list[int], base_url: str) -
         sent = done.get((NoticeKind.CODE_REMINDER.value, code.id, code.assigned_email), set())
         if superseded(sent, day, assigned_at, higher_is_later=True):
             continue
-        subject, values = invitation(code, contract, org, base_url, reminder=True)
+        values = invitation(code, contract, org, base_url, reminder=True)
         if notify(
             NoticeKind.CODE_REMINDER,
             subject_type="code",
             subject_id=code.id,
             recipient=code.assigned_email,
             key=f"d{day}:{assigned_at}",
-            subject=subject,
             template=INVITATION_TEMPLATE,
             context=values,
             organization_id=org.id,
@@ -213,7 +210,7 @@ def _digest_context(org: Organization, now: dt.datetime, total: int) -> dict[str
         "organization": org,
         "rows": rows,
         "total": total,
-        "reminder_days": in_words(thresholds("code_reminder_days")),
+        "reminder_days": thresholds("code_reminder_days"),  # in words by the template
         "contract_links": [
             (
                 c.name,
@@ -247,7 +244,6 @@ def _digest_page(rows: list[Any], now: dt.datetime, week: str) -> int:
             continue
         org = orgs[org_id]
         context = _digest_context(org, now, int(total))
-        subject = f"{org.name}: {plural(int(total), 'invitation')} not redeemed yet"
         for admin in todo:
             count += notify(
                 kind,
@@ -255,7 +251,6 @@ def _digest_page(rows: list[Any], now: dt.datetime, week: str) -> int:
                 subject_id=org_id,
                 recipient=admin,
                 key=week,
-                subject=subject,
                 template=kind.value,
                 context=context,
                 organization_id=org_id,

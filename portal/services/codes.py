@@ -64,9 +64,17 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
+# What people put between a code's groups, or a copy from an email or a PDF brings along: dashes
+# of every kind and invisible spaces (whitespace itself is dropped by ``str.split``).
+_SEPARATORS = str.maketrans("", "", "-\u2010\u2011\u2012\u2013\u2014\u2212\u200b\u2060\ufeff")
+
+
 def normalize_code(raw: str) -> str:
-    """Codes are entered case-insensitively with surrounding space (and dashes people add) ignored."""
-    return raw.strip().replace("-", "").replace(" ", "").upper()
+    """A code as stored, from what someone typed, pasted or followed: case-insensitive, with any
+    whitespace and dashes ignored, so the grouped form shown everywhere (``ABCD-EFGH-…``,
+    ``core.text.group_code``) and the bare one are the same code. Every entry point uses it: the
+    redeem form and link, and the codes and orders searches."""
+    return "".join(raw.translate(_SEPARATORS).split()).upper()
 
 
 def generate_codes(

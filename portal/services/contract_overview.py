@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import joinedload
 
 from portal.core.pagination import PER_PAGE, Page, paginate
@@ -17,17 +17,15 @@ from portal.models import (
     BackgroundJob,
     Contract,
     ContractProgram,
-    ContractSeatDay,
     Course,
     CourseRun,
     EnrollmentCode,
-    Organization,
     Program,
     Seat,
     User,
 )
 from portal.services import code_listing as code_service
-from portal.services.seats import claimed_count, held_seats
+from portal.services.seats import claimed_count
 
 FREE_RUNS_LISTED = 500
 RECENT_CODE_JOBS = 5
@@ -35,30 +33,6 @@ RECENT_CODE_JOBS = 5
 
 def contract_with_organization(contract_id: int) -> Contract | None:
     return db.session.get(Contract, contract_id, options=[joinedload(Contract.organization)])
-
-
-def contracts_list() -> list[Row[tuple[Contract, Organization, int, int]]]:
-    """Every contract with its organization, seats held and number of runs."""
-    seats = (
-        select(ContractSeatDay.contract_id, held_seats().label("claimed"))
-        .group_by(ContractSeatDay.contract_id)
-        .subquery()
-    )
-    runs = (
-        select(CourseRun.contract_id, func.count(CourseRun.id).label("runs"))
-        .group_by(CourseRun.contract_id)
-        .subquery()
-    )
-    claimed, run_count = func.coalesce(seats.c.claimed, 0), func.coalesce(runs.c.runs, 0)
-    return list(
-        db.session.execute(
-            select(Contract, Organization, claimed, run_count)
-            .join(Organization, Contract.organization_id == Organization.id)
-            .outerjoin(seats, seats.c.contract_id == Contract.id)
-            .outerjoin(runs, runs.c.contract_id == Contract.id)
-            .order_by(Organization.name, Contract.name)
-        ).all()
-    )
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import ngettext
 from sqlalchemy import Select, and_, func, select
 
 from portal.core.domain_errors import DomainError
+from portal.core.text import plural
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -113,8 +115,14 @@ def check_seats(unlimited: bool, seat_limit: int | None, claimed: int) -> None:
         raise ContractInvalid(f"The seat limit must be between 0 and {MAX_SEAT_LIMIT:,}.")
     if seat_limit < claimed:
         raise ContractInvalid(
-            f"{claimed} seat(s) are already claimed, so the limit can't go below {claimed}. "
-            "Revoke seats first if the organization bought fewer."
+            plural(
+                claimed,
+                "%(num)s seat is already claimed, so the limit can't go below %(lowest)s. "
+                "Revoke seats first if the organization bought fewer.",
+                "%(num)s seats are already claimed, so the limit can't go below %(lowest)s. "
+                "Revoke seats first if the organization bought fewer.",
+                lowest=claimed,
+            )
         )
 
 
@@ -343,10 +351,17 @@ def seat_change_preview(contract: Contract, new_limit: int | None) -> SeatPrevie
         return preview
     if plan.to_remove > plan.removable:
         lowest = max(claimed, plan.live - plan.removable)
-        preview.problem = (
-            f"Lowering the limit to {new_limit} means removing {plan.to_remove} seat code(s), but "
-            f"only {plan.removable} are unused and unassigned; used or assigned codes are never "
-            f"removed. The lowest limit possible now is {lowest}."
+        preview.problem = ngettext(
+            "Lowering the limit to %(limit)s means removing %(codes)s, but only %(num)s is unused "
+            "and unassigned; used or assigned codes are never removed. The lowest limit possible "
+            "now is %(lowest)s.",
+            "Lowering the limit to %(limit)s means removing %(codes)s, but only %(num)s are unused "
+            "and unassigned; used or assigned codes are never removed. The lowest limit possible "
+            "now is %(lowest)s.",
+            plan.removable,
+            limit=new_limit,
+            codes=plural(plan.to_remove, "%(num)s seat code", "%(num)s seat codes"),
+            lowest=lowest,
         )
     return preview
 

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from portal.core.domain_errors import Conflict, DomainError, NotFound
+from portal.core.text import lazy_gettext as _l
 from portal.extensions import db
 from portal.integrations.openedx import OpenEdxError, edx_client
 from portal.models import Course, CourseRun, Pacing, Program, ProgramCourse
@@ -233,13 +235,25 @@ class EdxRunFields:
     pacing: Pacing
 
 
+# Which of Studio's dates is not one, in "edX's answer can't be used: its start date ... is not
+# a date." (the French "sa date de début ...").
+DATE_NAMES = {
+    "start": _l("start"),
+    "end": _l("end"),
+    "enrollment_start": _l("enrollment start"),
+    "enrollment_end": _l("enrollment end"),
+}
+
+
 def _edx_date(value: Any, name: str) -> dt.datetime | None:
     if value in (None, ""):
         return None
     try:
         parsed = dt.datetime.fromisoformat(str(value))
     except ValueError as exc:
-        raise ValueError(f"its {name} date {value!r} is not a date") from exc
+        raise ValueError(
+            _("its %(name)s date %(value)s is not a date", name=DATE_NAMES[name], value=repr(value))
+        ) from exc
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
@@ -247,20 +261,20 @@ def edx_run_fields(data: Mapping[str, Any]) -> EdxRunFields:
     """Title, dates and pacing from Studio's course-run representation (openedx.md 4.2)."""
     schedule = data.get("schedule") or {}
     if not isinstance(schedule, Mapping):
-        raise ValueError("its schedule is not an object")
+        raise ValueError(_("its schedule is not an object"))
     title = str(data.get("title") or "").strip()[:300]
     if not title:
-        raise ValueError("it has no title")
+        raise ValueError(_("it has no title"))
     fields = EdxRunFields(
         title=title,
         start_at=_edx_date(schedule.get("start"), "start"),
         end_at=_edx_date(schedule.get("end"), "end"),
-        enrollment_start=_edx_date(schedule.get("enrollment_start"), "enrollment start"),
-        enrollment_end=_edx_date(schedule.get("enrollment_end"), "enrollment end"),
+        enrollment_start=_edx_date(schedule.get("enrollment_start"), "enrollment_start"),
+        enrollment_end=_edx_date(schedule.get("enrollment_end"), "enrollment_end"),
         pacing=Pacing.SELF if data.get("pacing_type") == "self_paced" else Pacing.INSTRUCTOR,
     )
     if fields.start_at and fields.end_at and fields.end_at <= fields.start_at:
-        raise ValueError("it ends before it starts")
+        raise ValueError(_("it ends before it starts"))
     return fields
 
 
@@ -271,7 +285,9 @@ class ImportResult:
     flagged_source: bool
 
 
-ALREADY_IMPORTED = "That run is already in the portal; edit it from the courseware list instead."
+ALREADY_IMPORTED = _l(
+    "That run is already in the portal; edit it from the courseware list instead."
+)
 
 
 class EdxUnavailable(DomainError):
@@ -294,21 +310,23 @@ def import_run_from_edx(key: str) -> ImportResult:
     asking edX), ``EdxUnavailable``, ``EdxRefused``, ``NotFound`` (edX has no such run). An import
     that races another one fails on the unique key (IntegrityError)."""
     if db.session.scalar(select(CourseRun.id).where(CourseRun.course_key == key)) is not None:
-        raise Conflict(ALREADY_IMPORTED)
+        raise Conflict(str(ALREADY_IMPORTED))
     try:
         data = edx_client().get_course_run(key)
     except OpenEdxError as exc:
         if exc.transient:
             raise EdxUnavailable(
-                "edX is unavailable right now, so nothing was imported. Try again in a moment."
+                _("edX is unavailable right now, so nothing was imported. Try again in a moment.")
             ) from exc
-        raise EdxRefused(f"edX refused to show this run (HTTP {exc.status}).") from exc
+        raise EdxRefused(
+            _("edX refused to show this run (HTTP %(status)s).", status=exc.status)
+        ) from exc
     if data is None:
-        raise NotFound("edX has no course run with that key.")
+        raise NotFound(_("edX has no course run with that key."))
     try:
         return import_edx_run(key, data)
     except ValueError as exc:
-        raise EdxRefused(f"edX's answer can't be used: {exc}.") from exc
+        raise EdxRefused(_("edX's answer can't be used: %(reason)s.", reason=exc)) from exc
 
 
 def import_edx_run(key: str, data: Mapping[str, Any]) -> ImportResult:
@@ -320,7 +338,7 @@ def import_edx_run(key: str, data: Mapping[str, Any]) -> ImportResult:
     imported run fails on the unique key (IntegrityError)."""
     parts = split_run_key(key)
     if parts is None:
-        raise ValueError("it is not a course-v1:ORG+NUMBER+RUN key")
+        raise ValueError(_("it is not a course-v1:ORG+NUMBER+RUN key"))
     org, number, run_part = parts
     fields = edx_run_fields(data)
     course = db.session.scalar(select(Course).where(Course.key == f"{org}+{number}"))

@@ -27,6 +27,7 @@ from portal.models import (
     OrderState,
     Organization,
     Program,
+    ProgramCourse,
     User,
     utcnow,
 )
@@ -70,6 +71,19 @@ _PROGRAMS = (
     .join(Program, ContractProgram.program_id == Program.id)
     .where(ContractProgram.contract_id.in_(bindparam("contract_ids", expanding=True)))
     .order_by(ContractProgram.position)
+)
+# The contract's runs of each of its programs' courses: a program is done ("Enrolled in every
+# course") once each of its courses the contract offers has a run the learner is enrolled in.
+_PROGRAM_RUNS = (
+    select(ContractProgram.contract_id, ContractProgram.program_id)
+    .add_columns(CourseRun.course_id, CourseRun.id.label("run_id"))
+    .join(ProgramCourse, ProgramCourse.program_id == ContractProgram.program_id)
+    .join(
+        CourseRun,
+        (CourseRun.course_id == ProgramCourse.course_id)
+        & (CourseRun.contract_id == ContractProgram.contract_id),
+    )
+    .where(ContractProgram.contract_id.in_(bindparam("contract_ids", expanding=True)))
 )
 _ENROLLMENTS = (
     select(Enrollment.id, Enrollment.course_run_id, Enrollment.active, Enrollment.edx_state)
@@ -121,13 +135,16 @@ def _enrollment_row(row: AnyRow, lms: str) -> EnrollmentRow:
 def dashboard_data(user: User) -> dict[str, Any]:
     """The page's context. ``memberships``, ``runs_by_contract``, ``programs_by_contract`` and
     ``pending_orders`` hold rows of the columns shown; ``enrolled`` maps each course run the learner
-    is actively enrolled in to its badge."""
+    is actively enrolled in to its badge; ``programs_done`` holds the (contract id, program id) of
+    the programs whose every course the learner is enrolled in."""
     connection = db.session.connection()
     params = {"user_id": user.id}
     memberships = connection.execute(_MEMBERSHIPS, params).all()
     contracts = available_contracts(user)
     runs_by_contract: dict[int, list[AnyRow]] = defaultdict(list)
     programs_by_contract: dict[int, list[AnyRow]] = defaultdict(list)
+    # (contract id, program id) -> course id -> the contract's runs of that course
+    program_runs: dict[tuple[int, int], dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     if contracts:
         ids = {"contract_ids": [c.id for c in contracts]}
         now = utcnow()
@@ -138,6 +155,8 @@ def dashboard_data(user: User) -> dict[str, Any]:
                 runs_by_contract[run.contract_id].append(run)
         for link in connection.execute(_PROGRAMS, ids):
             programs_by_contract[link.contract_id].append(link)
+        for row in connection.execute(_PROGRAM_RUNS, ids):
+            program_runs[(row.contract_id, row.program_id)][row.course_id].add(row.run_id)
     lms = current_app.config["PORTAL"].openedx_lms_url.rstrip("/")
     enrollments = []
     enrolled: dict[int, tuple[str, str]] = {}
@@ -147,6 +166,11 @@ def dashboard_data(user: User) -> dict[str, Any]:
         if row.active:
             enrolled[row.course_run_id] = enrollment.state
     pending_orders = connection.execute(_PENDING_ORDERS, params).all()
+    programs_done = {
+        key
+        for key, courses in program_runs.items()
+        if courses and all(runs & enrolled.keys() for runs in courses.values())
+    }
     return {
         "memberships": memberships,
         "contracts": contracts,
@@ -154,5 +178,6 @@ def dashboard_data(user: User) -> dict[str, Any]:
         "programs_by_contract": programs_by_contract,
         "enrollments": enrollments,
         "enrolled": enrolled,
+        "programs_done": programs_done,
         "pending_orders": pending_orders,
     }

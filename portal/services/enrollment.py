@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from portal.core.domain_errors import DomainError, NotFound
+from portal.core.text import long_date
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.jobs.kinds import JobKind
@@ -71,21 +73,33 @@ def _check_access(user: User, contract: Contract) -> None:
         if contract.membership_type is MembershipType.AUTO and _is_member(user, org):
             raise refuse(
                 "code_needed",
-                f"{contract.name} has a price per learner, so it needs an enrollment code as "
-                f"well: enter the code {org.name} gave you first.",
+                _(
+                    "%(contract)s has a price per learner, so it needs an enrollment code as "
+                    "well: enter the code %(organization)s gave you first.",
+                    contract=contract.name,
+                    organization=org.name,
+                ),
                 403,
             )
         if contract.membership_type is MembershipType.AUTO:
             raise refuse(
                 "not_a_member",
-                f"{contract.name} is for members of {org.name}. Sign in "
-                f"with your {org.name} account to use it.",
+                _(
+                    "%(contract)s is for members of %(organization)s. Sign in "
+                    "with your %(organization)s account to use it.",
+                    contract=contract.name,
+                    organization=org.name,
+                ),
                 403,
             )
         raise refuse(
             "no_access",
-            f"You don't have access to {contract.name} yet. Enter the code "
-            f"{org.name} gave you first.",
+            _(
+                "You don't have access to %(contract)s yet. Enter the code "
+                "%(organization)s gave you first.",
+                contract=contract.name,
+                organization=org.name,
+            ),
             403,
         )
 
@@ -107,13 +121,21 @@ def _check_run(run: CourseRun) -> None:
         if run.enrollment_start and now < run.enrollment_start:
             raise refuse(
                 "enrollment_not_open",
-                f"Enrollment in {run.title} opens on {run.enrollment_start:%d %B %Y}.",
+                _(
+                    "Enrollment in %(course)s opens on %(date)s.",
+                    course=run.title,
+                    date=long_date(run.enrollment_start),
+                ),
                 403,
             )
-        raise refuse("enrollment_closed", f"Enrollment in {run.title} is closed.", 403)
+        raise refuse(
+            "enrollment_closed", _("Enrollment in %(course)s is closed.", course=run.title), 403
+        )
     if run.edx_state is not EdxRunState.READY:
         raise refuse(
-            "run_not_ready", f"{run.title} is still being set up. Try again in a few minutes.", 409
+            "run_not_ready",
+            _("%(course)s is still being set up. Try again in a few minutes.", course=run.title),
+            409,
         )
 
 
@@ -181,7 +203,7 @@ def enroll_runs(user: User, contract_id: int, runs: list[CourseRun]) -> EnrollRe
 def enroll(user: User, run_id: int) -> EnrollResult:
     run = db.session.get(CourseRun, run_id)
     if run is None or run.contract_id is None:
-        raise NotFound("That course run is not offered through any contract.")
+        raise NotFound(_("That course run is not offered through any contract."))
     return enroll_runs(user, run.contract_id, [run])
 
 
@@ -193,7 +215,7 @@ def program_runs(contract_id: int, program_id: int) -> list[CourseRun]:
         )
     )
     if linked is None:
-        raise NotFound("That program is not part of this contract.")
+        raise NotFound(_("That program is not part of this contract."))
     return list(
         db.session.scalars(
             select(CourseRun)
@@ -207,13 +229,13 @@ def program_runs(contract_id: int, program_id: int) -> list[CourseRun]:
 def enroll_program(user: User, contract_id: int, program_id: int) -> EnrollResult:
     """Enrolls in the program's contract runs that are open now; the rest are reported."""
     if db.session.get(Program, program_id) is None:
-        raise NotFound("That program does not exist.")
+        raise NotFound(_("That program does not exist."))
     runs = program_runs(contract_id, program_id)
     now = utcnow()
     open_runs = [r for r in runs if r.enrollment_open(now) and r.edx_state is EdxRunState.READY]
     if not open_runs:
         raise refuse(
-            "nothing_open", "None of this program's courses is open for enrollment now.", 409
+            "nothing_open", _("None of this program's courses is open for enrollment now."), 409
         )
     result = enroll_runs(user, contract_id, open_runs)
     result.skipped = [r for r in runs if r not in open_runs]
@@ -223,7 +245,7 @@ def enroll_program(user: User, contract_id: int, program_id: int) -> EnrollResul
 def unenroll(user: User, enrollment_id: int) -> Enrollment:
     enrollment = db.session.get(Enrollment, enrollment_id)
     if enrollment is None or enrollment.user_id != user.id:
-        raise NotFound("That enrollment does not exist.")
+        raise NotFound(_("That enrollment does not exist."))
     return deactivate_enrollment(enrollment)
 
 

@@ -16,14 +16,13 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 
+from portal.core.sorting import Sorting
 from portal.extensions import db
 from portal.models import CERTIFICATE_EARNED, Enrollment, LearningOutcome, OutcomeStatus, Seat, User
 from portal.services.outcomes import STATUS_LABELS, outcome_join
 
-# Sort keys of the learners table; the outcome ones join the aggregate (no index serves them).
+# Sort keys of the learners table that join the aggregate (no index serves them).
 OUTCOME_SORTS = ("status", "progress", "grade", "certificates")
-SORTS = ("claimed", "name", "email", *OUTCOME_SORTS)
-DEFAULT_SORT = "-claimed"
 STATUS_ORDER = {
     OutcomeStatus.NOT_STARTED.value: 0,
     OutcomeStatus.IN_PROGRESS.value: 1,
@@ -134,12 +133,6 @@ def outcomes_for(
     }
 
 
-def sort_key(value: str | None) -> str:
-    """A known sort key (``name``, ``-progress``...), or the default."""
-    text = str(value or "")
-    return text if text.lstrip("-") in SORTS else DEFAULT_SORT
-
-
 def join_outcomes(query: Any, outcome: str, sort: str) -> Any:
     """Add to a query of seats what the view filters or sorts by: the learner's outcome status
     (only ``outcome``) and the sort's column (as ``o_<sort>``)."""
@@ -153,16 +146,22 @@ def join_outcomes(query: Any, outcome: str, sort: str) -> Any:
     return query
 
 
-def order_learners(query: Any, sort: str) -> Any:
-    """Order a query of seats by ``sort`` (``-`` first for descending), seat id breaking ties;
-    the outcome sorts need ``join_outcomes`` first."""
-    name = sort.lstrip("-")
-    if name in OUTCOME_SORTS:
-        column: Any = query.selected_columns[f"o_{name}"]
-    else:
-        column = {"claimed": Seat.claimed_at, "name": func.lower(User.name), "email": User.email}[
-            name
-        ]
-    if sort.startswith("-"):
-        return query.order_by(column.desc(), Seat.id.desc())
-    return query.order_by(column.asc(), Seat.id.asc())
+def _selected(name: str) -> Any:
+    """The outcome sort's column, as ``join_outcomes`` added it to the query."""
+    return lambda query: query.selected_columns[f"o_{name}"]
+
+
+# The learners table's sorts (``core.sorting``), seat id breaking ties; the outcome sorts need
+# ``join_outcomes`` first.
+LEARNER_SORTING = Sorting(
+    columns={
+        "claimed": Seat.claimed_at,
+        "name": func.lower(User.name),
+        "email": User.email,
+        **{name: _selected(name) for name in OUTCOME_SORTS},
+    },
+    default="-claimed",
+    tiebreak=Seat.id,
+    descending_first={"claimed", *OUTCOME_SORTS},
+)
+DEFAULT_SORT = LEARNER_SORTING.default

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from portal.core.pagination import paginate
+from portal.core.pagination import Page, paginate
 from portal.core.params import parse_id
+from portal.core.sorting import Sort
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -25,6 +26,7 @@ from portal.models import (
     EdxSyncState,
     Enrollment,
     LearningOutcome,
+    MembershipType,
     Organization,
     Seat,
     SeatSource,
@@ -33,13 +35,12 @@ from portal.models import (
 from portal.services.audit import record_event
 from portal.services.learner_outcomes import (
     DEFAULT_SORT,
+    LEARNER_SORTING,
     NONE_YET,
     OUTCOME_SORTS,
     LearnerOutcome,
     join_outcomes,
-    order_learners,
     outcomes_for,
-    sort_key,
 )
 from portal.services.outcomes import (
     OUTCOME_COLUMNS,
@@ -48,6 +49,7 @@ from portal.services.outcomes import (
     outcome_join,
     outcome_of,
 )
+from portal.services.seat_revocation import revoke_note
 
 PER_PAGE = 50
 EXPORT_CHUNK = 1000
@@ -96,8 +98,12 @@ class LearnerFilter:
             status=status if status in STATUSES else "active",
             q=str(args.get("q") or "").strip()[:200],
             outcome=outcome if outcome in STATUS_FILTERS else "",
-            sort=sort_key(args.get("sort")),
+            sort=LEARNER_SORTING.key(args.get("sort")),
         )
+
+    @property
+    def sorted_by(self) -> Sort:
+        return Sort(LEARNER_SORTING, self.sort)
 
     @property
     def needs_outcomes(self) -> bool:
@@ -140,12 +146,17 @@ class LearnerRow:
     revoked_at: dt.datetime | None
     revoke_reason: str | None
     revoke_allowed: bool
+    membership_type: MembershipType
     enrollments: list[EnrollmentInfo] = field(default_factory=list)
     outcome: LearnerOutcome = NONE_YET
 
     @property
     def access(self) -> str:
         return SOURCE_LABELS.get(self.source, self.source.value)
+
+    def revoke_note(self, by_staff: bool) -> str | None:
+        """Why this (current) seat offers no "Revoke seat…" to the viewer; None when it does."""
+        return revoke_note(self.membership_type, self.revoke_allowed, by_staff=by_staff)
 
 
 def enrollment_state(active: bool, edx_state: EdxSyncState) -> str:
@@ -186,7 +197,7 @@ def _base(contracts: Sequence[Contract] | Sequence[ContractInfo], flt: LearnerFi
     )
     if flt.needs_outcomes:
         query = join_outcomes(query, flt.outcome, flt.sort)
-    query = order_learners(query, flt.sort)
+    query = flt.sorted_by.order(query)
     if flt.status == "active":
         query = query.where(Seat.revoked_at.is_(None))
     elif flt.status == "revoked":
@@ -216,10 +227,14 @@ class ContractInfo:
     id: int
     name: str
     seat_revoke_allowed: bool
+    membership_type: MembershipType
 
 
 def _infos(contracts: Sequence[Contract]) -> dict[int, ContractInfo]:
-    return {c.id: ContractInfo(c.id, c.name, c.seat_revoke_allowed) for c in contracts}
+    return {
+        c.id: ContractInfo(c.id, c.name, c.seat_revoke_allowed, c.membership_type)
+        for c in contracts
+    }
 
 
 ROW_FIELDS = (
@@ -241,6 +256,7 @@ def _rows(raw: Sequence[Any], by_id: dict[int, ContractInfo]) -> list[LearnerRow
             **{name: row._mapping[name] for name in ROW_FIELDS},
             contract_name=by_id[row.contract_id].name,
             revoke_allowed=by_id[row.contract_id].seat_revoke_allowed,
+            membership_type=by_id[row.contract_id].membership_type,
         )
         for row in raw
     ]
@@ -283,16 +299,27 @@ def _attach_enrollments(rows: list[LearnerRow]) -> None:
 
 def learners_page(
     contracts: Sequence[Contract], flt: LearnerFilter, page: int = 1, per_page: int = PER_PAGE
-) -> tuple[list[LearnerRow], int]:
-    """A page of seats (newest claim first) on ``contracts`` (one organization's) with their
-    enrollments, and the total matching (``core.pagination.page_of`` makes the pager of both)."""
+) -> Page[LearnerRow]:
+    """A page of seats on ``contracts`` (one organization's) in ``flt``'s view and order, with
+    their enrollments and the total matching. Read through a deferred join on the seat id
+    (``core.pagination``): an admin of 50,000 learners pages to the end at the cost of the ids."""
+    args = {k: v for k, v in flt.args().items() if k != "sort"}
     if not contracts:
-        return [], 0
+        return Page([], 1, per_page, False, total=0, args=args, sort=flt.sorted_by)
     total = _total(contracts, flt)
-    found = paginate(_base(contracts, flt), max(1, page), per_page=per_page, total=total)
+    found = paginate(
+        _base(contracts, flt),
+        max(1, page),
+        per_page=per_page,
+        total=total,
+        args=args,
+        key=Seat.id,
+        sort=flt.sorted_by,
+    )
     rows = _rows(found.items, _infos(contracts))
     _attach_enrollments(rows)
-    return rows, total
+    found.items = rows
+    return found
 
 
 def _total(contracts: Sequence[Contract], flt: LearnerFilter) -> int:

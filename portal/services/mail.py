@@ -26,6 +26,7 @@ from portal.models import Membership, OutboxMessage, User
 SUBJECT_MAX = 300  # the outbox column's size
 # CR, LF and every other control character, plus Unicode line and paragraph separators.
 _SUBJECT_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_RUNS_OF_SPACES = re.compile(r" {2,}")
 
 
 def clean_address(raw: str) -> str:
@@ -47,7 +48,8 @@ def clean_address(raw: str) -> str:
 
 def clean_subject(raw: str) -> str:
     """One line: line breaks and control characters become single spaces; at most 300 characters."""
-    subject = " ".join(_SUBJECT_BREAKS.sub(" ", raw or "").split())
+    # Runs of spaces collapse; the no-break spaces of French typography (before ":") stay.
+    subject = _RUNS_OF_SPACES.sub(" ", _SUBJECT_BREAKS.sub(" ", raw or "")).strip(" ")
     if not subject:
         raise DomainError("An email needs a subject.", code="empty_subject")
     if len(subject) > SUBJECT_MAX:

@@ -1,5 +1,5 @@
 """Sending a notice once: the one place every scheduled email (notices, reminders, digests,
-reports) goes through.
+reports) goes through, and ``render_email``, which writes each in its reader's language.
 
 ``send_notice`` inserts the ``notices`` row for (kind, subject, recipient, key) and, only if this
 call inserted it, renders ``email/<template>.txt`` and ``.html`` and queues the email in the same
@@ -11,14 +11,17 @@ email exists, so the next run sends it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
+from portal.i18n import locale_of_address
 from portal.models import Notice, NoticeKind, utcnow
 from portal.services.mail import clean_address, queue_email
 
@@ -33,6 +36,22 @@ def portal_url(endpoint: str, **values: Any) -> str:
     return str(adapter.build(endpoint, values, force_external=True))
 
 
+_SPACES = re.compile(r"[ \t\r\n]+")
+
+
+def render_email(template: str, address: str, values: dict[str, Any]) -> tuple[str, str, str]:
+    """The subject, text and HTML of ``email/<template>`` (``.subject.txt``, ``.txt``, ``.html``)
+    in the language of the person at ``address`` (``i18n.locale_of_address``): an email is read
+    later and elsewhere, so it follows its reader, not the request or job that sends it."""
+    with force_locale(locale_of_address(address)):
+        # One line; only ASCII whitespace is collapsed (French keeps its no-break spaces).
+        subject = _SPACES.sub(" ", render_template(f"email/{template}.subject.txt", **values))
+        subject = subject.strip(" ")
+        text = render_template(f"email/{template}.txt", **values)
+        html = render_template(f"email/{template}.html", **values)
+    return subject, text, html
+
+
 def send_notice(
     kind: NoticeKind,
     *,
@@ -40,7 +59,6 @@ def send_notice(
     subject_id: int,
     recipient: str,
     key: str,
-    subject: str,
     template: str,
     context: dict[str, Any],
     organization_id: int | None = None,
@@ -68,14 +86,8 @@ def send_notice(
     )
     if notice_id is None:
         return False
-    values = {"recipient": address, **context}
-    message = queue_email(
-        address,
-        subject,
-        render_template(f"email/{template}.txt", **values),
-        body_html=render_template(f"email/{template}.html", **values),
-        organization_id=organization_id,
-    )
+    subject, text, html = render_email(template, address, {"recipient": address, **context})
+    message = queue_email(address, subject, text, body_html=html, organization_id=organization_id)
     notice = db.session.get(Notice, notice_id)
     assert notice is not None
     notice.outbox_message_id = message.id

@@ -38,7 +38,6 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from portal.core.domain_errors import DomainError
-from portal.core.pagination import Page, paginate
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -46,7 +45,6 @@ from portal.models import (
     Notice,
     NoticeKind,
     Organization,
-    OutboxMessage,
     User,
 )
 from portal.services.audit import record_event
@@ -59,7 +57,6 @@ _ID = attrgetter("id")
 
 PAGE_SIZE = 200
 ENDED_NOTICE_WITHIN = dt.timedelta(days=7)
-NOTICES_PER_PAGE = 25
 
 
 # ----------------------------------------------------------------------------- shared by the notices
@@ -167,16 +164,6 @@ def notify(kind: NoticeKind, **fields: Any) -> bool:
         return False
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
-
-
-def in_words(numbers: Iterable[int], unit: str = "") -> str:
-    """ "3, 10 and 19", each with its ``unit`` ("75% and 100%"); "" for none."""
-    words = [f"{n}{unit}" for n in numbers]
-    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
-
-
 # ----------------------------------------------------------------------------- contracts and seats
 
 
@@ -189,7 +176,6 @@ class _Due:
     key: str
     number: int | None  # the threshold (days before the end, percent of seats); None: ended
     about: str  # what the key is about: the end date, the seat limit
-    subject: str
     context: dict[str, Any]
 
     def covered(self, sent: set[str]) -> bool:
@@ -246,7 +232,6 @@ def _send_due(found: Iterable[_Due | None]) -> int:
                 subject_id=contract.id,
                 recipient=admin,
                 key=due.key,
-                subject=due.subject,
                 template=due.kind.value,
                 context=due.context,
                 organization_id=contract.organization_id,
@@ -276,16 +261,14 @@ def _contract_due(contract: Contract, now: dt.datetime, days: list[int]) -> _Due
     about = end.date().isoformat()
     context = _context(contract, renewal=contract.renewal)
     if end <= now:
-        subject = f"{contract.name} ended on {end:%d %B %Y}"
-        return _Due(NoticeKind.CONTRACT_ENDED, contract, about, None, about, subject, context)
+        return _Due(NoticeKind.CONTRACT_ENDED, contract, about, None, about, context)
     reached = [d for d in days if end - now <= dt.timedelta(days=d)]
     if not reached:
         return None
     days_left = max(1, math.ceil((end - now) / dt.timedelta(days=1)))
     context.update(days_left=days_left, threshold=reached[0])
-    subject = f"{contract.name} ends in {plural(days_left, 'day')}, on {end:%d %B %Y}"
     key = f"{reached[0]}d:{about}"
-    return _Due(NoticeKind.CONTRACT_ENDING, contract, key, reached[0], about, subject, context)
+    return _Due(NoticeKind.CONTRACT_ENDING, contract, key, reached[0], about, context)
 
 
 def send_contract_notices(now: dt.datetime) -> int:
@@ -322,13 +305,8 @@ def _seats_due(contract: Contract, held: int, percents: list[int]) -> _Due | Non
         remaining=max(0, limit - held),
         used_percent=math.floor(held * 100 / limit),
     )
-    subject = (
-        f"{contract.name} is full: all {plural(limit, 'seat')} are taken"
-        if full
-        else f"{contract.name} is {context['used_percent']}% used: {held:,} of {limit:,} seats"
-    )
     key, about = f"{percent}:{limit}", str(limit)
-    return _Due(NoticeKind.SEATS_USED, contract, key, percent, about, subject, context)
+    return _Due(NoticeKind.SEATS_USED, contract, key, percent, about, context)
 
 
 def send_seat_notices(now: dt.datetime) -> int:
@@ -401,21 +379,3 @@ def _set(
     before, after = {name: getattr(row, name)}, {name: value}
     record_event(action, kind, row.id, organization_id=organization.id, before=before, after=after)
     setattr(row, name, value)
-
-
-def recent_notices(organization: Organization, page: int) -> Page[Any]:
-    """The notices sent about ``organization``, newest first: kind, recipient, subject, when."""
-    query = (
-        select(
-            Notice.id,
-            Notice.kind,
-            Notice.recipient,
-            Notice.sent_at,
-            Notice.outbox_message_id,
-            OutboxMessage.subject,
-        )
-        .outerjoin(OutboxMessage, OutboxMessage.id == Notice.outbox_message_id)
-        .where(Notice.organization_id == organization.id)
-        .order_by(Notice.id.desc())
-    )
-    return paginate(query, page, per_page=NOTICES_PER_PAGE)

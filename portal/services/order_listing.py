@@ -8,7 +8,10 @@ lines, so orders written before that rule read the same way.
 A page is a fixed number of statements whatever the data: the page of orders (learner, contract
 and organization joined), their total, then one query each for the page's lines, accepted payments
 and refunds. The CSV streams the same view through a server-side cursor, a chunk at a time, with
-the same three queries per chunk, all run while it streams (after the request's commit)."""
+the same three queries per chunk, all run while it streams (after the request's commit).
+
+The pages' words are in the reader's language; the CSV's column headers and values stay English
+identifiers (``EXPORT_COLUMNS``), so scripts reading the file work whoever downloaded it."""
 
 from __future__ import annotations
 
@@ -18,11 +21,15 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, exists, func, or_, select
 
 from portal.core.domain_errors import DomainError, NotFound
 from portal.core.pagination import PER_PAGE, Page, paginate
 from portal.core.params import parse_id
+from portal.core.sorting import Sort, Sorting
+from portal.core.text import LazyText
+from portal.core.text import lazy_gettext as _l
 from portal.extensions import db
 from portal.models import (
     CodeRedemption,
@@ -65,14 +72,18 @@ class OrderFilter:
         state = str(args.get("state") or "").strip()
         if state and state not in STATES:
             raise DomainError(
-                f"Unknown order state {state[:40]!r}; choose one of: {', '.join(STATES)}.",
+                _(
+                    "Unknown order state %(value)s; choose one of: %(choices)s.",
+                    value=repr(state[:40]),
+                    choices=", ".join(STATES),
+                ),
                 code="bad_filter",
             )
         return cls(
             q=str(args.get("q") or "").strip()[:MAX_QUERY],
             state=state,
-            organization_id=_id_arg(args, "organization", "an organization"),
-            contract_id=_id_arg(args, "contract", "a contract"),
+            organization_id=_id_arg(args, "organization", CHOOSE_ORGANIZATION),
+            contract_id=_id_arg(args, "contract", CHOOSE_CONTRACT),
         )
 
     def args(self) -> dict[str, Any]:
@@ -86,13 +97,17 @@ class OrderFilter:
         return {name: value for name, value in values.items() if value}
 
 
-def _id_arg(args: Mapping[str, Any], name: str, what: str) -> int | None:
+CHOOSE_ORGANIZATION = _l("Choose an organization from the list (not %(value)s).")
+CHOOSE_CONTRACT = _l("Choose a contract from the list (not %(value)s).")
+
+
+def _id_arg(args: Mapping[str, Any], name: str, refusal: LazyText) -> int | None:
     raw = str(args.get(name) or "").strip()
     if not raw:
         return None
     found = parse_id(raw)
     if found is None:
-        raise DomainError(f"Choose {what} from the list (not {raw[:40]!r}).", code="bad_filter")
+        raise DomainError(str(refusal) % {"value": repr(raw[:40])}, code="bad_filter")
     return found
 
 
@@ -150,6 +165,22 @@ class OrderRow:
     def refund_state(self) -> str:
         """The state of the latest refund, or '' when none was started."""
         return self.refunds[-1].state.value if self.refunds else ""
+
+
+# The order lists' sorts (staff's and the learner's), newest first by default.
+ORDER_SORTING = Sorting(
+    columns={
+        "created": Order.created_at,
+        "reference": Order.reference,
+        "learner": User.email,
+        "contract": func.lower(Contract.name),
+        "total": Order.total,
+        "state": Order.state,
+    },
+    default="-created",
+    tiebreak=Order.id,
+    descending_first={"created", "total"},
+)
 
 
 def _search(q: str) -> Any:
@@ -284,13 +315,21 @@ def _attach_refunds(by_id: dict[int, OrderRow]) -> None:
 # --------------------------------------------------------------------------- staff
 
 
-def orders_page(flt: OrderFilter, page: int = 1, per_page: int = PER_PAGE) -> Page[OrderRow]:
-    """A page of the orders in ``flt``'s view, newest first, and how many there are."""
-    query = _base(flt)
-    total = int(
-        db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+def orders_page(
+    flt: OrderFilter, page: int = 1, per_page: int = PER_PAGE, sort: Sort | None = None
+) -> Page[OrderRow]:
+    """A page of the orders in ``flt``'s view in ``sort``'s order (newest first by default), and
+    how many there are; read through a deferred join on the order id (``core.pagination``)."""
+    sort = sort or ORDER_SORTING.read({})
+    found = paginate(
+        sort.order(_base(flt).order_by(None)),
+        max(1, page),
+        per_page=per_page,
+        count=True,
+        key=Order.id,
+        args=flt.args(),
+        sort=sort,
     )
-    found = paginate(query, max(1, page), per_page=per_page, total=total, args=flt.args())
     return replace(found, items=_rows(found.items))
 
 
@@ -371,7 +410,7 @@ def _one(reference: str, user_id: int | None = None) -> OrderRow:
         query = query.where(Order.user_id == user_id)
     found = _rows(db.session.execute(query).all())
     if not found:
-        raise NotFound("No order has that reference.")
+        raise NotFound(_("No order has that reference."))
     return found[0]
 
 
@@ -388,27 +427,33 @@ def order_detail(reference: str) -> OrderDetail:
 # --------------------------------------------------------------------------- learners
 
 LEARNER_STATES = {
-    OrderState.PENDING.value: "Awaiting payment",
-    OrderState.FULFILLED.value: "Paid",
-    OrderState.DECLINED.value: "Payment declined",
-    OrderState.CANCELLED.value: "Cancelled",
-    OrderState.REFUNDED.value: "Refunded",
+    OrderState.PENDING.value: _l("Awaiting payment"),
+    OrderState.FULFILLED.value: _l("Paid"),
+    OrderState.DECLINED.value: _l("Payment declined"),
+    OrderState.CANCELLED.value: _l("Cancelled"),
+    OrderState.REFUNDED.value: _l("Refunded"),
 }
 
 
 def learner_state(row: OrderRow) -> str:
-    """What the learner is told about an order's state, in words."""
+    """What the learner is told about an order's state, in words (their language)."""
     if row.state == OrderState.FULFILLED.value and not row.total:
-        return "No charge"
+        return _("No charge")
     if row.refund_due:
-        return "Paid, refund due"
-    return LEARNER_STATES[row.state]
+        return _("Paid, refund due")
+    return str(LEARNER_STATES[row.state])
 
 
-def learner_orders(user: User, page: int = 1, per_page: int = PER_PAGE) -> Page[OrderRow]:
-    """The learner's own orders, newest first (no count: one extra row says if more follow)."""
-    query = _base(OrderFilter()).where(Order.user_id == user.id)
-    found = paginate(query, max(1, page), per_page=per_page)
+def learner_orders(
+    user: User, page: int = 1, per_page: int = PER_PAGE, sort: Sort | None = None
+) -> Page[OrderRow]:
+    """The learner's own orders in ``sort``'s order (newest first by default), counted for the
+    numbered pager."""
+    sort = sort or ORDER_SORTING.read({})
+    query = _base(OrderFilter()).order_by(None).where(Order.user_id == user.id)
+    found = paginate(
+        sort.order(query), max(1, page), per_page=per_page, count=True, key=Order.id, sort=sort
+    )
     return replace(found, items=[_for_learner(row) for row in _rows(found.items)])
 
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.core.domain_errors import Conflict, DomainError
+from portal.core.text import count_text
 from portal.extensions import db
 from portal.jobs import JobKind, record_job
 from portal.models import (
@@ -121,12 +123,20 @@ def refund_plan(order: Order, refunds: list[Refund] | None = None) -> RefundPlan
     refunds = _refunds_of(order) if refunds is None else refunds
     if any(refund.state is RefundState.REQUESTED for refund in refunds):
         return RefundPlan(
-            None, f"A refund of order {order.reference} is in progress: wait for CyberSource."
+            None,
+            _(
+                "A refund of order %(reference)s is in progress: wait for CyberSource.",
+                reference=order.reference,
+            ),
         )
     approvals = _approvals(order)
     if not approvals:
         return RefundPlan(
-            None, f"Order {order.reference} was not paid: there is nothing to refund."
+            None,
+            _(
+                "Order %(reference)s was not paid: there is nothing to refund.",
+                reference=order.reference,
+            ),
         )
     refunded = {refund.payment_id for refund in refunds if refund.state in OPEN_STATES}
     if _is_flagged(order):
@@ -134,14 +144,22 @@ def refund_plan(order: Order, refunds: list[Refund] | None = None) -> RefundPlan
         if waiting:
             return RefundPlan(waiting[-1], keep_only=True)
     if order.state is OrderState.REFUNDED:
-        return RefundPlan(None, f"Order {order.reference} was refunded already.")
+        return RefundPlan(
+            None, _("Order %(reference)s was refunded already.", reference=order.reference)
+        )
     if order.state is not OrderState.FULFILLED:
         return RefundPlan(
             None,
-            f"Order {order.reference} is {order.state.value}: only a paid order can be refunded.",
+            _(
+                "Order %(reference)s is %(state)s: only a paid order can be refunded.",
+                reference=order.reference,
+                state=order.state.value,
+            ),
         )
     if approvals[0].id in refunded:
-        return RefundPlan(None, f"Order {order.reference} was refunded already.")
+        return RefundPlan(
+            None, _("Order %(reference)s was refunded already.", reference=order.reference)
+        )
     return RefundPlan(approvals[0])
 
 
@@ -183,9 +201,11 @@ def start_refund(
     for, and refuse once the order has left the list (a second click after it succeeded)."""
     reason = (reason or "").strip()
     if not reason:
-        raise DomainError("Give a reason: it is recorded with the refund.", code="reason_needed")
+        raise DomainError(_("Give a reason: it is recorded with the refund."), code="reason_needed")
     if len(reason) > MAX_REASON:
-        raise DomainError(f"Keep the reason under {MAX_REASON} characters.")
+        raise DomainError(
+            _("Keep the reason under %(max)s characters.", max=count_text(MAX_REASON))
+        )
     access = RefundAccess(access)
     order = locked_order(reference)
     # One read of the refunds for both the plan and the attempt number: where the row lock is a
@@ -193,21 +213,25 @@ def start_refund(
     refunds = _refunds_of(order)
     plan = refund_plan(order, refunds)
     if flagged_only and not (_is_flagged(order) and (plan.keep_only or plan.payment is None)):
-        raise Conflict(f"Order {order.reference} is not waiting for a refund.")
+        raise Conflict(
+            _("Order %(reference)s is not waiting for a refund.", reference=order.reference)
+        )
     if plan.payment is None:
-        raise Conflict(plan.refusal or "This order can't be refunded.", code="refund_refused")
+        raise Conflict(plan.refusal or _("This order can't be refunded."), code="refund_refused")
     if access is RefundAccess.REVOKE:
         if plan.keep_only:
             raise DomainError(
-                "This payment granted nothing, so refunding it leaves the learner's access as it "
-                "is: choose Keep access.",
+                _(
+                    "This payment granted nothing, so refunding it leaves the learner's access as "
+                    "it is: choose Keep access."
+                ),
                 code="refund_keep_only",
             )
         contract = db.session.get(Contract, order.contract_id)
         assert contract is not None
         check_revocable(contract, by_staff=True)
         if actor_id is None:
-            raise DomainError("Revoking a seat needs the staff member who asks for it.")
+            raise DomainError(_("Revoking a seat needs the staff member who asks for it."))
     payment = plan.payment
     refund = Refund(
         order_id=order.id,
@@ -228,7 +252,10 @@ def start_refund(
         # so the second insert fails, and is told what the row lock would have told it.
         db.session.rollback()
         raise Conflict(
-            f"A refund of order {reference} is in progress: wait for CyberSource.",
+            _(
+                "A refund of order %(reference)s is in progress: wait for CyberSource.",
+                reference=reference,
+            ),
             code="refund_refused",
         ) from None
     organization_id = _organization_id(order)

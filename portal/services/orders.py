@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
 from portal.core.domain_errors import NotFound
@@ -130,7 +131,7 @@ def locked_order(reference: str) -> Order:
         .execution_options(populate_existing=True)
     )
     if order is None:
-        raise NotFound("No order has that reference.")
+        raise NotFound(_("No order has that reference."))
     return order
 
 

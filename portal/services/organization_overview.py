@@ -1,12 +1,11 @@
-"""What the staff pages about organizations read: the list with member counts, an organization's
-members page and its recent Keycloak jobs, and one membership. Plain queries, no writes."""
+"""What the staff pages about organizations read (the list itself: ``staff_listing``): an
+organization's members page and its recent Keycloak jobs, and one membership. Plain queries, no writes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal.core.pagination import Page, paginate
@@ -17,37 +16,8 @@ from portal.services.outcomes import OutcomeSummary, merged, summaries_by_contra
 RECENT_KEYCLOAK_JOBS = 5
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def organizations_by_name() -> list[Organization]:
     return list(db.session.scalars(select(Organization).order_by(Organization.name)))
-
-
-def organizations_page(q: str, page: int) -> Page[tuple[Organization, int]]:
-    """Organizations by name with their member counts, matching ``q`` in the name or key (any
-    case, ``%`` and ``_`` taken literally)."""
-    members = (
-        select(Membership.organization_id, func.count(Membership.id).label("members"))
-        .group_by(Membership.organization_id)
-        .subquery()
-    )
-    query = (
-        select(Organization, func.coalesce(members.c.members, 0))
-        .outerjoin(members, members.c.organization_id == Organization.id)
-        .order_by(Organization.name, Organization.id)
-    )
-    if q:
-        like = _like(q)
-        query = query.where(
-            or_(
-                Organization.name.ilike(like, escape="\\"),
-                Organization.key.ilike(like, escape="\\"),
-            )
-        )
-    return paginate(cast("Select[Any]", query), page, args={"q": q})
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, select
 
 from portal.core.domain_errors import DomainError
@@ -102,14 +103,15 @@ def checked_discount(
     not both; None and None is no discount. Raises ``DomainError`` with the reason."""
     if percent is not None and amount is not None:
         raise DomainError(
-            "Give the discount as a percentage or as an amount, not both.", code="two_discounts"
+            _("Give the discount as a percentage or as an amount, not both."),
+            code="two_discounts",
         )
     if percent is not None and not (ZERO < percent <= HUNDRED):
         raise DomainError(
-            "A percentage discount is more than 0 and at most 100.", code="bad_discount"
+            _("A percentage discount is more than 0 and at most 100."), code="bad_discount"
         )
     if amount is not None and amount <= ZERO:
-        raise DomainError("A discount amount is more than 0.", code="bad_discount")
+        raise DomainError(_("A discount amount is more than 0."), code="bad_discount")
     if percent is not None:
         percent = percent.quantize(CENT)
     if amount is not None:
@@ -122,7 +124,9 @@ def describe_discount(
 ) -> str:
     """'20% off', '15.00 USD off', or '' for none: how pages and exports name a code's discount."""
     if percent is not None:
-        return f"{percent.normalize():f}% off"
+        written = format(percent.normalize(), "f")
+        return _("%(percent)s%% off", percent=written)
     if amount is not None:
-        return f"{amount:.2f} {currency} off"
+        written = format(amount, ".2f")
+        return _("%(amount)s %(currency)s off", amount=written, currency=currency)
     return ""

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.core.domain_errors import DomainError
+from portal.core.text import all_seats_taken, long_date, plural
 from portal.extensions import db
 from portal.jobs import record_job
 from portal.jobs.kinds import JobKind
@@ -55,24 +57,27 @@ class Redeemed:
     already_had: bool
 
 
-def _date(value: object) -> str:
-    return value.strftime("%d %B %Y") if hasattr(value, "strftime") else str(value)
-
-
 # What a learner is told when a contract gives no new access, by reason (b2b-rules 3).
 _NOT_LIVE: dict[NotLive, Callable[[Contract, Organization], str]] = {
-    NotLive.ORGANIZATION_INACTIVE: lambda contract, org: (
-        f"{org.name}'s access is not active at the moment. Contact your organization's admin."
+    NotLive.ORGANIZATION_INACTIVE: lambda contract, org: _(
+        "%(organization)s's access is not active at the moment. Contact your organization's admin.",
+        organization=org.name,
     ),
-    NotLive.CONTRACT_INACTIVE: lambda contract, org: (
-        f"{contract.name} is not active at the moment. Contact {org.name}'s admin."
+    NotLive.CONTRACT_INACTIVE: lambda contract, org: _(
+        "%(contract)s is not active at the moment. Contact %(organization)s's admin.",
+        contract=contract.name,
+        organization=org.name,
     ),
-    NotLive.NOT_STARTED: lambda contract, org: (
-        f"{contract.name} starts on {_date(contract.start_at)}. Come back then."
+    NotLive.NOT_STARTED: lambda contract, org: _(
+        "%(contract)s starts on %(date)s. Come back then.",
+        contract=contract.name,
+        date=long_date(contract.start_at),
     ),
-    NotLive.ENDED: lambda contract, org: (
-        f"{contract.name} ended on {_date(contract.end_at)}. Ask "
-        f"{org.name}'s admin whether it will be renewed."
+    NotLive.ENDED: lambda contract, org: _(
+        "%(contract)s ended on %(date)s. Ask %(organization)s's admin whether it will be renewed.",
+        contract=contract.name,
+        date=long_date(contract.end_at),
+        organization=org.name,
     ),
 }
 
@@ -109,11 +114,22 @@ def redeem(user: User, raw_code: str) -> Redeemed:
 def _find_code(raw_code: str) -> EnrollmentCode:
     """The code as typed (normalized), its row locked; refused as unknown when it is not ours."""
     value = normalize_code(raw_code or "")
-    if not value or len(value) > 64 or any(ch not in CODE_ALPHABET + "0O1IL" for ch in value):
+    if not value:  # nothing typed (or only spaces and dashes)
+        raise refuse(
+            "no_code",
+            _(
+                "Enter a code: the letters and digits your organization gave you, with or "
+                "without the dashes."
+            ),
+            400,
+        )
+    if len(value) > 64 or any(ch not in CODE_ALPHABET + "0O1IL" for ch in value):
         raise refuse(
             "unknown_code",
-            "That is not a code we issue. Check it for typos (codes "
-            "are letters and digits) and try again.",
+            _(
+                "That is not a code we issue. Check it for typos (codes "
+                "are letters and digits) and try again."
+            ),
             404,
         )
     code = db.session.scalar(
@@ -122,8 +138,10 @@ def _find_code(raw_code: str) -> EnrollmentCode:
     if code is None:
         raise refuse(
             "unknown_code",
-            "We don't know that code. Check it for typos, or ask whoever "
-            "gave it to you for a new one.",
+            _(
+                "We don't know that code. Check it for typos, or ask whoever "
+                "gave it to you for a new one."
+            ),
             404,
         )
     return code
@@ -135,21 +153,31 @@ def check_code_usable(code: EnrollmentCode, org: Organization) -> None:
     if code.deactivated_at is not None:
         raise refuse(
             "code_deactivated",
-            "This code has been deactivated. Ask your "
-            f"organization's admin ({org.name}) for a new one.",
+            _(
+                "This code has been deactivated. Ask your "
+                "organization's admin (%(organization)s) for a new one.",
+                organization=org.name,
+            ),
             410,
         )
     if code.activates_at and now < code.activates_at:
         raise refuse(
             "code_not_yet_valid",
-            f"This code becomes valid on {_date(code.activates_at)}. Try again then.",
+            _(
+                "This code becomes valid on %(date)s. Try again then.",
+                date=long_date(code.activates_at),
+            ),
             403,
         )
     if code.expires_at and now >= code.expires_at:
         raise refuse(
             "code_expired",
-            f"This code expired on {_date(code.expires_at)}. Ask your "
-            f"organization's admin ({org.name}) for a new one.",
+            _(
+                "This code expired on %(date)s. Ask your "
+                "organization's admin (%(organization)s) for a new one.",
+                date=long_date(code.expires_at),
+                organization=org.name,
+            ),
             410,
         )
 
@@ -169,9 +197,14 @@ def check_may_use(
     ):
         raise refuse(
             "managed_needs_sso",
-            f"{contract.name} is for {org.name} members who sign in "
-            f"with {org.name}'s own account. Sign out, then sign in through "
-            f"{org.name}'s single sign-on (not with a password) and enter the code again.",
+            _(
+                "%(contract)s is for %(organization)s members who sign in "
+                "with %(organization)s's own account. Sign out, then sign in through "
+                "%(organization)s's single sign-on (not with a password) and enter the code "
+                "again.",
+                contract=contract.name,
+                organization=org.name,
+            ),
             403,
         )
     used_by_me = db.session.scalar(
@@ -182,20 +215,31 @@ def check_may_use(
     if used_by_me is not None:
         raise refuse(
             "code_used_by_you",
-            "You already used this code, and your seat on "
-            f"{contract.name} has since been revoked. Contact {org.name}'s admin.",
+            _(
+                "You already used this code, and your seat on "
+                "%(contract)s has since been revoked. Contact %(organization)s's admin.",
+                contract=contract.name,
+                organization=org.name,
+            ),
             409,
         )
     if code.max_uses is not None and code.times_redeemed >= code.max_uses:
         raise refuse(
             "code_used",
-            "This code has already been used"
-            + (
-                " by someone else"
-                if code.redemption_type is RedemptionType.ONE_TIME
-                else f" the {code.max_uses} times it allows"
+            _(
+                "This code has already been used by someone else. Ask %(organization)s's admin "
+                "for your own code.",
+                organization=org.name,
             )
-            + f". Ask {org.name}'s admin for your own code.",
+            if code.redemption_type is RedemptionType.ONE_TIME
+            else plural(
+                code.max_uses,
+                "This code has already been used the %(num)s time it allows. Ask "
+                "%(organization)s's admin for your own code.",
+                "This code has already been used the %(num)s times it allows. Ask "
+                "%(organization)s's admin for your own code.",
+                organization=org.name,
+            ),
             409,
         )
 
@@ -208,16 +252,24 @@ def check_assigned_to(user: User, code: EnrollmentCode, org: Organization) -> No
     if normalize_email(user.email) != normalize_email(code.assigned_email):
         raise refuse(
             "code_assigned_to_other",
-            "This code was sent to someone else, so it works only for them. If it was meant "
-            f"for you, ask {org.name}'s admin to send a code to your address ({user.email}).",
+            _(
+                "This code was sent to someone else, so it works only for them. If it was meant "
+                "for you, ask %(organization)s's admin to send a code to your address "
+                "(%(email)s).",
+                organization=org.name,
+                email=user.email,
+            ),
             403,
         )
     if not user.email_verified:
         raise refuse(
             "code_assigned_email_unverified",
-            f"This code was sent to {user.email}, and the sign-in has not confirmed that address "
-            "is yours yet. Confirm your email address with your sign-in provider, sign in again, "
-            "and enter the code again.",
+            _(
+                "This code was sent to %(email)s, and the sign-in has not confirmed that "
+                "address is yours yet. Confirm your email address with your sign-in provider, "
+                "sign in again, and enter the code again.",
+                email=user.email,
+            ),
             403,
         )
 
@@ -240,8 +292,12 @@ def _claim(
     except ContractFull as exc:
         raise refuse(
             "contract_full",
-            f"{contract.name} is full: all {contract.seat_limit} seats "
-            f"are taken. Ask {org.name}'s admin to add seats.",
+            _(
+                "%(contract)s is full: %(seats_taken)s. Ask %(organization)s's admin to add seats.",
+                contract=contract.name,
+                seats_taken=all_seats_taken(contract.seat_limit or 0),
+                organization=org.name,
+            ),
             409,
         ) from exc
     code.times_redeemed += 1

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, select
 
 from portal.core.domain_errors import Conflict, DomainError, NotFound
 from portal.core.pagination import Page, paginate
+from portal.core.sorting import Sort, Sorting
 from portal.extensions import db
 from portal.models import (
     Contract,
@@ -69,17 +70,30 @@ def refund_due() -> ColumnElement[bool]:
     return Order.refund_due_at.is_not(None) & Order.refund_resolved_at.is_(None)
 
 
-def refunds_page(page: int) -> Page[RefundRow]:
-    """The orders waiting for a refund, newest first."""
+REFUND_SORTING = Sorting(
+    columns={
+        "due": Order.refund_due_at,
+        "reference": Order.reference,
+        "learner": User.email,
+        "amount": Order.total,
+    },
+    default="-due",
+    tiebreak=Order.id,
+    descending_first={"due", "amount"},
+)
+
+
+def refunds_page(page: int, sort: Sort | None = None) -> Page[RefundRow]:
+    """The orders waiting for a refund in ``sort``'s order (newest first by default), counted."""
+    sort = sort or REFUND_SORTING.read({})
     query = (
         select(Order, User, Contract, Organization)
         .join(User, User.id == Order.user_id)
         .join(Contract, Contract.id == Order.contract_id)
         .join(Organization, Organization.id == Contract.organization_id)
         .where(refund_due())
-        .order_by(Order.refund_due_at.desc(), Order.id.desc())
     )
-    rows = paginate(query, page)
+    rows = paginate(sort.order(query), page, count=True, key=Order.id, sort=sort)
     latest = _latest_refunds([order.id for order, *_ in rows.items])
     rows.items = [
         RefundRow(

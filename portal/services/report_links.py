@@ -19,6 +19,7 @@ from itsdangerous.timed import TimestampSigner
 from sqlalchemy import exists, select
 
 from portal.core.domain_errors import DomainError, NotFound
+from portal.core.text import long_date, plural
 from portal.extensions import db
 from portal.models import Membership, Organization, ReportSubscription, User
 
@@ -96,8 +97,14 @@ def read_link(token: str, *, now: dt.datetime | None = None) -> ReportLink:
     except SignatureExpired as exc:
         ended = (exc.date_signed or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=max_age)
         raise ReportLinkGone(
-            f"This report link expired on {ended:%d %B %Y}: links work for {link_days()} days. "
-            "The next report brings a new one; the Learners page has the same CSV at any time."
+            plural(
+                link_days(),
+                "This report link expired on %(day)s: links work for %(num)s day. The next "
+                "report brings a new one; the Learners page has the same CSV at any time.",
+                "This report link expired on %(day)s: links work for %(num)s days. The next "
+                "report brings a new one; the Learners page has the same CSV at any time.",
+                day=long_date(ended),
+            )
         ) from None
     except BadData:
         data = None

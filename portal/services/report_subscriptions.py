@@ -146,11 +146,15 @@ class Period:
     key: str
     covered_start: dt.date
     covered_end: dt.date
-    covered_label: str
 
     @property
-    def unit(self) -> str:
-        return "week" if self.frequency is ReportFrequency.WEEKLY else "month"
+    def covered_year(self) -> int:
+        """The ISO year and week of a weekly report's week (the email says "week 49 of 2026")."""
+        return self.covered_start.isocalendar()[0]
+
+    @property
+    def covered_week(self) -> int:
+        return self.covered_start.isocalendar()[1]
 
 
 def current_period(frequency: ReportFrequency, now: dt.datetime) -> Period:
@@ -161,12 +165,10 @@ def current_period(frequency: ReportFrequency, now: dt.datetime) -> Period:
         year, week, _ = today.isocalendar()
         start = today - dt.timedelta(days=today.weekday()) - dt.timedelta(days=7)
         end = start + dt.timedelta(days=6)
-        prev_year, prev_week, _ = start.isocalendar()
-        label = f"week {prev_week} of {prev_year} ({start.day} {start:%b} to {end.day} {end:%b %Y})"
-        return Period(frequency, f"{year}-W{week:02d}", start, end, label)
+        return Period(frequency, f"{year}-W{week:02d}", start, end)
     end = today.replace(day=1) - dt.timedelta(days=1)
     start = end.replace(day=1)
-    return Period(frequency, f"{today:%Y-%m}", start, end, f"{start:%B %Y}")
+    return Period(frequency, f"{today:%Y-%m}", start, end)
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -311,7 +313,6 @@ def _send(
             subject_id=subscription.id,
             recipient=user.email,
             key=period.key,
-            subject=f"{organization.name}: your {period.unit}ly report, {period.covered_label}",
             template="scheduled_report",
             context=context,
             organization_id=organization.id,

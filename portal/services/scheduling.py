@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portal.core.text import plural
 from portal.core.unit_of_work import transaction
 from portal.extensions import db
 from portal.jobs.kinds import JobKind
@@ -46,37 +47,37 @@ def _due_syncs(now: dt.datetime) -> str:
 
     job = schedule_organization_sync()
     syncs = schedule_outcome_syncs()
-    return f"organization sync {'recorded' if job else 'not due'}; {len(syncs)} outcome sync(s)"
+    return f"organization sync {'recorded' if job else 'not due'}; {plural(len(syncs), 'outcome sync')}"
 
 
 def _contract_notices(now: dt.datetime) -> str:
     from portal.services.notices import send_contract_notices
 
-    return f"{send_contract_notices(now)} contract notice(s)"
+    return plural(send_contract_notices(now), "contract notice")
 
 
 def _seat_notices(now: dt.datetime) -> str:
     from portal.services.notices import send_seat_notices
 
-    return f"{send_seat_notices(now)} seat notice(s)"
+    return plural(send_seat_notices(now), "seat notice")
 
 
 def _code_reminders(now: dt.datetime) -> str:
     from portal.services.code_reminders import send_code_reminders
 
-    return f"{send_code_reminders(now)} reminder(s)"
+    return plural(send_code_reminders(now), "reminder")
 
 
 def _unredeemed_digest(now: dt.datetime) -> str:
     from portal.services.code_reminders import send_unredeemed_digests
 
-    return f"{send_unredeemed_digests(now)} digest(s)"
+    return plural(send_unredeemed_digests(now), "digest")
 
 
 def _scheduled_reports(now: dt.datetime) -> str:
     from portal.services.report_subscriptions import send_scheduled_reports
 
-    return f"{send_scheduled_reports(now)} report(s)"
+    return plural(send_scheduled_reports(now), "report")
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+
+from portal.core.text import group_code, plural
 from portal.jobs.kinds import JobKind
 from portal.models import BackgroundJob, Contract
 from portal.services import seat_codes as code_service
 from portal.services.jobs import start_job
 from portal.services.seat_codes import SeatCodeChange
-
-UNLIMITED_WARNING = "Anyone who gets hold of it can join: hand it out carefully."
 
 
 def seat_code_notes(change: SeatCodeChange, *, warn: bool = False) -> list[str]:
@@ -23,15 +24,38 @@ def seat_code_notes(change: SeatCodeChange, *, warn: bool = False) -> list[str]:
     unlimited contract's multi-use code."""
     notes = []
     if change.removed:
-        notes.append(f"Removed {change.removed} unused seat code(s), newest first.")
+        notes.append(
+            plural(
+                change.removed,
+                "Removed %(num)s unused seat code, newest first.",
+                "Removed %(num)s unused seat codes, newest first.",
+            )
+        )
     if change.closed:
-        notes.append(f"Deactivated {change.closed} multi-use code(s): seats are limited now.")
+        notes.append(
+            plural(
+                change.closed,
+                "Deactivated %(num)s multi-use code: seats are limited now.",
+                "Deactivated %(num)s multi-use codes: seats are limited now.",
+            )
+        )
     if change.unlimited_code:
-        caution = f" {UNLIMITED_WARNING}" if warn else ""
-        notes.append(f"Its single multi-use code is {change.unlimited_code}.{caution}")
+        code = group_code(change.unlimited_code)
+        if warn:
+            notes.append(
+                _(
+                    "Its single multi-use code is %(code)s. Anyone who gets hold of it can join: "
+                    "hand it out carefully.",
+                    code=code,
+                )
+            )
+        else:
+            notes.append(_("Its single multi-use code is %(code)s.", code=code))
     added = change.added - (1 if change.unlimited_code else 0)
     if added:
-        notes.append(f"Added {added} one-time seat code(s).")
+        notes.append(
+            plural(added, "Added %(num)s one-time seat code.", "Added %(num)s one-time seat codes.")
+        )
     return notes
 
 
@@ -58,7 +82,13 @@ def sync_seat_codes(contract: Contract) -> list[str]:
             contract, {"contract_id": contract.id, "seats": True}, change.pending
         )
         notes.append(
-            f"{change.pending} more seat code(s) are being generated (job #{job.id}); progress "
-            "shows on the contract page."
+            plural(
+                change.pending,
+                "%(num)s more seat code is being generated (job #%(job)s); progress shows on the "
+                "contract page.",
+                "%(num)s more seat codes are being generated (job #%(job)s); progress shows on the "
+                "contract page.",
+                job=job.id,
+            )
         )
     return notes

@@ -10,9 +10,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import ngettext
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from portal.core.domain_errors import Conflict, NotFound
+from portal.core.text import group_code, plural
 from portal.extensions import db
 from portal.models import (
     CodeRedemption,
@@ -234,8 +236,14 @@ def _remove_newest_unused(contract: Contract, count: int) -> int:
         removed += int(getattr(result, "rowcount", 0) or 0)
     if removed < count:
         raise Conflict(
-            f"Only {removed} of the {count} seat codes to remove are still unused and unassigned "
-            "(some were redeemed or assigned meanwhile); nothing was changed. Review and try again."
+            ngettext(
+                "Only %(num)s of the %(codes)s to remove is still unused and unassigned (some "
+                "were redeemed or assigned meanwhile); nothing was changed. Review and try again.",
+                "Only %(num)s of the %(codes)s to remove are still unused and unassigned (some "
+                "were redeemed or assigned meanwhile); nothing was changed. Review and try again.",
+                removed,
+                codes=plural(count, "%(num)s seat code", "%(num)s seat codes"),
+            )
         )
     return removed
 
@@ -251,7 +259,7 @@ def deactivate_code(contract: Contract, code_id: int) -> EnrollmentCode:
     if code is None:
         raise NotFound("That code is not on this contract.")
     if code.deactivated_at is not None:
-        raise Conflict(f"Code {code.code} was already deactivated.")
+        raise Conflict(f"Code {group_code(code.code)} was already deactivated.")
     code.deactivated_at = utcnow()
     record_event(
         "code.deactivated",

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal.core.domain_errors import Conflict, DomainError, NotFound
+from portal.core.text import count_text
+from portal.core.text import lazy_gettext as _l
 from portal.extensions import db
 from portal.models import Contract, Enrollment, MembershipType, Seat, User, utcnow
 from portal.services import seat_codes as code_service
@@ -43,7 +46,7 @@ def seat_for(contract: Contract, seat_id: int) -> Seat:
         select(Seat).where(Seat.id == seat_id, Seat.contract_id == contract.id)
     )
     if seat is None:
-        raise NotFound("That learner has no seat on this contract.")
+        raise NotFound(_("That learner has no seat on this contract."))
     return seat
 
 
@@ -61,17 +64,49 @@ def active_enrollments(seat: Seat) -> list[Enrollment]:
     )
 
 
+# Why the learners table offers no "Revoke seat…" on a row, in a few words (``revoke_note``).
+SSO_SEAT_NOTE = _l("SSO seat: it ends when they leave the organization")
+STAFF_ONLY_NOTE = _l("Only the portal's staff revoke seats on this contract")
+
+
+def revoke_note(
+    membership_type: MembershipType, seat_revoke_allowed: bool, *, by_staff: bool
+) -> str | None:
+    """Why a seat on a contract of this kind cannot be revoked by this viewer, for the learners
+    table to say instead of offering a link that would be refused; None when it can. The same
+    rules as ``check_revocable``."""
+    if membership_type is MembershipType.AUTO:
+        return str(SSO_SEAT_NOTE)
+    if not by_staff and not seat_revoke_allowed:
+        return str(STAFF_ONLY_NOTE)
+    return None
+
+
 def check_revocable(contract: Contract, *, by_staff: bool) -> None:
     if contract.membership_type is MembershipType.AUTO:
+        leave = (
+            _("Remove them from the organization instead.")
+            if by_staff
+            else _(
+                "The seat ends when they leave the organization in your single sign-on; the "
+                "portal's staff can also remove them from the organization."
+            )
+        )
         raise RevokeRefused(
-            f"Seats on {contract.name} come with membership of the organization (SSO): the learner "
-            "would get the seat back at their next enrollment. Remove them from the organization "
-            "instead."
+            _(
+                "Seats on %(contract)s come with membership of the organization (SSO): the "
+                "learner would get the seat back at their next enrollment. %(instead)s",
+                contract=contract.name,
+                instead=leave,
+            )
         )
     if not by_staff and not contract.seat_revoke_allowed:
         raise RevokeRefused(
-            f"{contract.name} does not let organization admins revoke seats. Ask the portal's "
-            "staff to revoke this seat."
+            _(
+                "%(contract)s does not let organization admins revoke seats. Ask the portal's "
+                "staff to revoke this seat.",
+                contract=contract.name,
+            )
         )
 
 
@@ -79,14 +114,16 @@ def revoke_seat(contract_id: int, seat_id: int, reason: str, *, actor: User) -> 
     """Revoke one seat with a reason; the caller commits."""
     reason = (reason or "").strip()
     if not reason:
-        raise DomainError("Give a reason: it is recorded with the revocation.")
+        raise DomainError(_("Give a reason: it is recorded with the revocation."))
     if len(reason) > MAX_REASON:
-        raise DomainError(f"Keep the reason under {MAX_REASON} characters.")
+        raise DomainError(
+            _("Keep the reason under %(max)s characters.", max=count_text(MAX_REASON))
+        )
     contract = lock_contract(contract_id)
     check_revocable(contract, by_staff=actor.is_staff)
     seat = seat_for(contract, seat_id)
     if seat.revoked_at is not None:
-        raise Conflict("That seat was already revoked.")
+        raise Conflict(_("That seat was already revoked."))
     seat.revoked_at = utcnow()
     seat.revoked_by_id = actor.id
     seat.revoke_reason = reason

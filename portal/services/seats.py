@@ -3,6 +3,7 @@ row lock with the limit checked there, so N parallel claims for the last seat gi
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, select
 
 from portal.core.domain_errors import DomainError
@@ -60,8 +61,12 @@ def claim_seat(
         return seat, False
     if not contract.unlimited_seats and claimed_count(contract.id) >= (contract.seat_limit or 0):
         raise ContractFull(
-            f"{contract.name} has no seats left ({contract.seat_limit} of {contract.seat_limit} "
-            "are taken). Ask your organization's admin for a seat.",
+            _(
+                "%(contract)s has no seats left (%(limit)s of %(limit)s are taken). Ask your "
+                "organization's admin for a seat.",
+                contract=contract.name,
+                limit=contract.seat_limit,
+            )
         )
     if seat is None:
         seat = Seat(

@@ -7,13 +7,15 @@ in step with seats is ``services.seat_code_sync`` (over ``services.seat_codes``)
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
 from portal.core.csv_export import csv_download
+from portal.core.text import count_text, group_code, plural
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import db
-from portal.models import Contract, EnrollmentCode
+from portal.models import Contract, EnrollmentCode, RedemptionType
 from portal.services import code_export, seat_codes
 from portal.services import codes as code_service
 from portal.services.audit import record_event
@@ -32,6 +34,43 @@ def _contract(contract_id: int) -> Contract:
     return db.session.get(Contract, contract_id) or abort(404)
 
 
+def _generated(count: int, rtype: RedemptionType, discount: str | None) -> str:
+    """What a batch made now: "Generated 3 one-time codes." ("... codes (20% off)." with a
+    discount), one whole message per redemption type so a translator sees each sentence."""
+    if rtype is RedemptionType.MULTI_USE:
+        if discount:
+            return plural(
+                count,
+                "Generated %(num)s multi-use code (%(discount)s).",
+                "Generated %(num)s multi-use codes (%(discount)s).",
+                discount=discount,
+            )
+        return plural(
+            count, "Generated %(num)s multi-use code.", "Generated %(num)s multi-use codes."
+        )
+    if rtype is RedemptionType.ONE_PER_LEARNER:
+        if discount:
+            return plural(
+                count,
+                "Generated %(num)s one-per-learner code (%(discount)s).",
+                "Generated %(num)s one-per-learner codes (%(discount)s).",
+                discount=discount,
+            )
+        return plural(
+            count,
+            "Generated %(num)s one-per-learner code.",
+            "Generated %(num)s one-per-learner codes.",
+        )
+    if discount:
+        return plural(
+            count,
+            "Generated %(num)s one-time code (%(discount)s).",
+            "Generated %(num)s one-time codes (%(discount)s).",
+            discount=discount,
+        )
+    return plural(count, "Generated %(num)s one-time code.", "Generated %(num)s one-time codes.")
+
+
 def _generate(contract: Contract, form: BatchForm) -> str:
     """Make the batch now, or start the job for a large one; returns what to tell the person."""
     args = (
@@ -44,11 +83,14 @@ def _generate(contract: Contract, form: BatchForm) -> str:
     discount = code_service.Discount.checked(form.discount_percent.data, form.discount_amount.data)
     if form.count.data <= code_service.INLINE_MAX:
         code_service.generate_batch(contract, *args, discount=discount)
-        off = f" ({discount.describe()})" if discount.describe() else ""
-        return f"Generated {form.count.data} {form.rtype.value.replace('_', '-')} code(s){off}."
+        return _generated(form.count.data, form.rtype, discount.describe())
     payload = code_service.batch_payload(contract, *args, discount=discount)
     job = queue_code_generation(contract, payload, form.count.data)
-    return f"Generating {form.count.data:,} codes (job #{job.id}); progress shows below."
+    return _(
+        "Generating %(num)s codes (job #%(job)s); progress shows below.",
+        num=count_text(form.count.data),
+        job=job.id,
+    )
 
 
 @bp.route("/contracts/<int:contract_id>/codes/new", methods=["GET", "POST"])
@@ -83,8 +125,12 @@ def code_deactivate(contract_id: int, code_id: int) -> Rendered | Response:
             and seat_codes.seat_code_plan(contract).wants_codes
         )
         seat_codes.deactivate_code(lock_contract(contract.id), code.id)
-        note = " A new seat code replaces it." if replaced else ""
-        flash(f"Code {code.code} deactivated.{note}", "success")
+        flash(
+            _("Code %(code)s deactivated. A new seat code replaces it.", code=group_code(code.code))
+            if replaced
+            else _("Code %(code)s deactivated.", code=group_code(code.code)),
+            "success",
+        )
         return redirect(url_for("staff.contract_detail", contract_id=contract.id))
     return page(
         "staff/codes/confirm_deactivate.html",

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
 from portal.core.domain_errors import DomainError, NotFound
 from portal.core.params import parse_id
+from portal.core.text import plural
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import db
 from portal.models import Contract
@@ -57,8 +59,10 @@ def _add(contract_id: int, change: Callable[[Contract], str]) -> Response:
 @refusals_redirect_to("staff.contract_detail")
 def contract_add_course(contract_id: int) -> Response:
     def add(contract: Contract) -> str:
-        run = contract_runs.add_course(contract.id, _chosen("course_id", "Choose a course to add."))
-        return f"Added {run.course_key}; it is being created in edX."
+        run = contract_runs.add_course(
+            contract.id, _chosen("course_id", _("Choose a course to add."))
+        )
+        return _("Added %(key)s; it is being created in edX.", key=run.course_key)
 
     return _add(contract_id, add)
 
@@ -68,18 +72,30 @@ def contract_add_course(contract_id: int) -> Response:
 @refusals_redirect_to("staff.contract_detail")
 def contract_add_program(contract_id: int) -> Response:
     def add(contract: Contract) -> str:
-        program_id = _chosen("program_id", "Choose a program to add.")
+        program_id = _chosen("program_id", _("Choose a program to add."))
         added = contract_runs.add_program(contract.id, program_id)
-        message = f"Program added with {len(added.runs)} new run(s)."
+        said = [
+            plural(
+                len(added.runs),
+                "Program added with %(num)s new run.",
+                "Program added with %(num)s new runs.",
+            )
+        ]
         if added.without_source:
-            message += " No run was made for these courses, which have no source run: " + (
-                ", ".join(c.title for c in added.without_source) + "."
+            said.append(
+                _(
+                    "No run was made for these courses, which have no source run: %(courses)s.",
+                    courses=", ".join(c.title for c in added.without_source),
+                )
             )
         if added.already_there:
-            message += " Already on the contract: " + (
-                ", ".join(c.title for c in added.already_there) + "."
+            said.append(
+                _(
+                    "Already on the contract: %(courses)s.",
+                    courses=", ".join(c.title for c in added.already_there),
+                )
             )
-        return message
+        return " ".join(said)
 
     return _add(contract_id, add)
 
@@ -89,8 +105,10 @@ def contract_add_program(contract_id: int) -> Response:
 @refusals_redirect_to("staff.contract_detail")
 def contract_add_run(contract_id: int) -> Response:
     def add(contract: Contract) -> str:
-        run_id = _chosen("run_id", "Choose a run to attach.")
-        return f"Attached {contract_runs.add_existing_run(contract.id, run_id).course_key}."
+        run_id = _chosen("run_id", _("Choose a run to attach."))
+        return _(
+            "Attached %(key)s.", key=contract_runs.add_existing_run(contract.id, run_id).course_key
+        )
 
     return _add(contract_id, add)
 
@@ -111,7 +129,12 @@ def contract_remove_run(contract_id: int, run_id: int) -> Response | str:
             impacts=[impact],
         )
     contract_runs.remove_run(contract.id, run_id)
-    flash(f"{impact.run.course_key}: {impact.action}.", "success")
+    flash(
+        _("%(key)s: enrollment closed (kept: it has enrollments).", key=impact.run.course_key)
+        if impact.enrollments
+        else _("%(key)s: detached from the contract.", key=impact.run.course_key),
+        "success",
+    )
     return redirect(url_for("staff.contract_detail", contract_id=contract.id))
 
 
@@ -131,5 +154,13 @@ def contract_remove_program(contract_id: int, program_id: int) -> Response | str
             impacts=impacts,
         )
     contract_runs.remove_program(contract.id, program_id)
-    flash(f"Removed {program.title}; {len(impacts)} run(s) handled.", "success")
+    flash(
+        plural(
+            len(impacts),
+            "Removed %(program)s; %(num)s run handled.",
+            "Removed %(program)s; %(num)s runs handled.",
+            program=program.title,
+        ),
+        "success",
+    )
     return redirect(url_for("staff.contract_detail", contract_id=contract.id))

@@ -12,6 +12,7 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from wtforms import (
     BooleanField,
     DecimalField,
@@ -33,6 +34,8 @@ from wtforms.validators import (
 )
 
 from portal.core.forms import TEXT, PortalForm, date_field, strip, title_field
+from portal.core.text import lazy_count
+from portal.core.text import lazy_gettext as _l
 from portal.models import Contract, MembershipType, Organization, RedemptionType
 from portal.services.codes import MAX_BATCH
 from portal.services.contracts import MAX_SEAT_LIMIT
@@ -41,19 +44,22 @@ SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_PRICE = Decimal("1000000")
 MEMBERSHIP_CHOICES = [
     SelectChoice(
-        MembershipType.AUTO.value, "auto: every member signed in through the organization"
+        MembershipType.AUTO.value, _l("auto: every member signed in through the organization")
     ),
-    SelectChoice(MembershipType.CODE.value, "code: whoever redeems a valid code"),
+    SelectChoice(MembershipType.CODE.value, _l("code: whoever redeems a valid code")),
     SelectChoice(
-        MembershipType.MANAGED.value, "managed: a valid code and the organization's own sign-in"
+        MembershipType.MANAGED.value,
+        _l("managed: a valid code and the organization's own sign-in"),
     ),
 ]
 REDEMPTION_CHOICES = [
-    SelectChoice(RedemptionType.ONE_TIME.value, "one-time: one use in all"),
-    SelectChoice(RedemptionType.ONE_PER_LEARNER.value, "one per learner: any learner, once each"),
-    SelectChoice(RedemptionType.MULTI_USE.value, "multi-use: up to a number of uses"),
+    SelectChoice(RedemptionType.ONE_TIME.value, _l("one-time: one use in all")),
+    SelectChoice(
+        RedemptionType.ONE_PER_LEARNER.value, _l("one per learner: any learner, once each")
+    ),
+    SelectChoice(RedemptionType.MULTI_USE.value, _l("multi-use: up to a number of uses")),
 ]
-UNLIMITED_WARNING = (
+UNLIMITED_WARNING = _l(
     "An unlimited code or managed contract gets one multi-use code: anyone who gets hold of it "
     "(a forwarded email, a screenshot) can join."
 )
@@ -75,17 +81,21 @@ def _to_int(value: Any) -> int:
 
 def _finite(form: PortalForm, field: Field) -> None:
     if isinstance(field.data, Decimal) and not field.data.is_finite():
-        raise ValidationError("Enter an amount like 149.00.")
+        raise ValidationError(_("Enter an amount like 149.00."))
 
 
 def _seat_limit_field() -> IntegerField:
     return IntegerField(
-        "Seat limit",
+        _l("Seat limit"),
         [
             Optional(),
-            NumberRange(0, MAX_SEAT_LIMIT, f"Enter a whole number from 0 to {MAX_SEAT_LIMIT:,}."),
+            NumberRange(
+                0,
+                MAX_SEAT_LIMIT,
+                _l("Enter a whole number from 0 to %(max)s.", max=lazy_count(MAX_SEAT_LIMIT)),
+            ),
         ],
-        description="How many learners may hold a seat. Leave empty when seats are unlimited.",
+        description=_l("How many learners may hold a seat. Leave empty when seats are unlimited."),
     )
 
 
@@ -94,10 +104,10 @@ def _check_seats(form: PortalForm) -> None:
     raw = (form.seat_limit.raw_data or [""])[0]
     entered = bool(str(raw).strip())
     if form.unlimited_seats.data and entered:
-        raise ValidationError("Either tick 'Unlimited seats' or enter a limit, not both.")
+        raise ValidationError(_("Either tick 'Unlimited seats' or enter a limit, not both."))
     if not form.unlimited_seats.data and not entered:
         raise ValidationError(
-            "Enter a seat limit, or tick 'Unlimited seats' (0 means no seats, not unlimited)."
+            _("Enter a seat limit, or tick 'Unlimited seats' (0 means no seats, not unlimited).")
         )
 
 
@@ -106,45 +116,48 @@ class ContractForm(PortalForm):
     and seats have their own pages with a preview)."""
 
     organization_id = SelectField(
-        "Organization",
+        _l("Organization"),
         coerce=_to_int,
-        invalid_choice_message="Choose one of the organizations listed.",
+        invalid_choice_message=_l("Choose one of the organizations listed."),
     )
-    name = title_field("Name", missing="Enter a name.", max_length=200)
+    name = title_field(_l("Name"), missing=_l("Enter a name."), max_length=200)
     slug = StringField(
-        "Short name (slug)",
+        _l("Short name (slug)"),
         [
             Optional(),
             Length(max=100),
-            Regexp(SLUG_RE, message="Use lower-case letters, digits and single dashes."),
+            Regexp(SLUG_RE, message=_l("Use lower-case letters, digits and single dashes.")),
         ],
         filters=[strip],
-        description="Unique within the organization; left empty, it is made from the name.",
+        description=_l("Unique within the organization; left empty, it is made from the name."),
     )
-    description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
-    welcome_message = TextAreaField("Welcome message", [Optional(), Length(max=10_000), *TEXT])
+    description = TextAreaField(_l("Description"), [Optional(), Length(max=10_000), *TEXT])
+    welcome_message = TextAreaField(_l("Welcome message"), [Optional(), Length(max=10_000), *TEXT])
     membership_type = SelectField(
-        "Membership type",
+        _l("Membership type"),
         choices=MEMBERSHIP_CHOICES,
         default=MembershipType.CODE.value,
-        invalid_choice_message="Choose auto, code or managed.",
+        invalid_choice_message=_l("Choose auto, code or managed."),
     )
-    start_at = date_field("Starts (UTC)")
-    end_at = date_field("Ends (UTC)")
-    unlimited_seats = BooleanField("Unlimited seats", description=UNLIMITED_WARNING)
+    start_at = date_field(_l("Starts (UTC)"))
+    end_at = date_field(_l("Ends (UTC)"))
+    unlimited_seats = BooleanField(_l("Unlimited seats"), description=UNLIMITED_WARNING)
     seat_limit = _seat_limit_field()
     price_per_learner = DecimalField(
-        "Price per learner",
+        _l("Price per learner"),
         [
             Optional(),
             _finite,
-            NumberRange(0, MAX_PRICE, "Enter a price from 0 to 1,000,000 (not negative)."),
+            NumberRange(0, MAX_PRICE, _l("Enter a price from 0 to 1,000,000 (not negative).")),
         ],
         places=2,
-        description="Paid once per learner for the whole contract (every course run and program "
-        "in it), in USD; codes can take a discount off it. Leave empty or 0 for a free contract.",
+        description=_l(
+            "Paid once per learner for the whole contract (every course run and program "
+            "in it), in USD; codes can take a discount off it. Leave empty or 0 for a free "
+            "contract."
+        ),
     )
-    seat_revoke_allowed = BooleanField("Org admins may revoke learners' seats", default=True)
+    seat_revoke_allowed = BooleanField(_l("Org admins may revoke learners' seats"), default=True)
 
     def __init__(
         self,
@@ -165,7 +178,7 @@ class ContractForm(PortalForm):
 
     def validate_end_at(self, field: Field) -> None:
         if field.data and self.start_at.data and field.data <= self.start_at.data:
-            raise ValidationError("The contract must end after it starts.")
+            raise ValidationError(_("The contract must end after it starts."))
 
     def validate_unlimited_seats(self, field: Field) -> None:
         _check_seats(self)
@@ -191,11 +204,11 @@ class ContractForm(PortalForm):
 
 class MembershipTypeForm(PortalForm):
     membership_type = SelectField(
-        "New membership type",
+        _l("New membership type"),
         choices=MEMBERSHIP_CHOICES,
-        invalid_choice_message="Choose auto, code or managed.",
+        invalid_choice_message=_l("Choose auto, code or managed."),
     )
-    confirm = BooleanField("I have read who gains and who loses access; change it")
+    confirm = BooleanField(_l("I have read who gains and who loses access; change it"))
 
     def __init__(self, *args: Any, contract: Contract, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -205,7 +218,9 @@ class MembershipTypeForm(PortalForm):
 
     def validate_membership_type(self, field: Field) -> None:
         if field.data == self.contract.membership_type.value:
-            raise ValidationError(f"The contract is already a {field.data} contract.")
+            raise ValidationError(
+                _("The contract is already a %(type)s contract.", type=field.data)
+            )
 
     @property
     def new_type(self) -> MembershipType:
@@ -213,9 +228,9 @@ class MembershipTypeForm(PortalForm):
 
 
 class SeatLimitForm(PortalForm):
-    unlimited_seats = BooleanField("Unlimited seats", description=UNLIMITED_WARNING)
+    unlimited_seats = BooleanField(_l("Unlimited seats"), description=UNLIMITED_WARNING)
     seat_limit = _seat_limit_field()
-    confirm = BooleanField("I have read what happens to the codes; change the seats")
+    confirm = BooleanField(_l("I have read what happens to the codes; change the seats"))
 
     def __init__(self, *args: Any, contract: Contract, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -233,58 +248,72 @@ class SeatLimitForm(PortalForm):
 
 class ConfirmForm(PortalForm):
     confirm = BooleanField(
-        "Yes, I understand the impact above", [DataRequired("Tick the box to confirm.")]
+        _l("Yes, I understand the impact above"), [DataRequired(_l("Tick the box to confirm."))]
     )
 
 
 class BatchForm(PortalForm):
     count = IntegerField(
-        "How many codes",
+        _l("How many codes"),
         [
-            InputRequired("Enter how many codes to generate."),
-            NumberRange(1, MAX_BATCH, f"Enter a whole number from 1 to {MAX_BATCH:,}."),
+            InputRequired(_l("Enter how many codes to generate.")),
+            NumberRange(
+                1,
+                MAX_BATCH,
+                _l("Enter a whole number from 1 to %(max)s.", max=lazy_count(MAX_BATCH)),
+            ),
         ],
-        description="More than 1,000 are made by a background job; its progress shows on the "
-        "contract page.",
+        description=_l(
+            "More than 1,000 are made by a background job; its progress shows on the contract page."
+        ),
     )
     redemption_type = SelectField(
-        "Redemption type",
+        _l("Redemption type"),
         choices=REDEMPTION_CHOICES,
         default=RedemptionType.ONE_TIME.value,
-        invalid_choice_message="Choose one-time, one per learner or multi-use.",
+        invalid_choice_message=_l("Choose one-time, one per learner or multi-use."),
     )
     max_uses = IntegerField(
-        "Uses per code (multi-use only)",
-        [Optional(), NumberRange(1, 1_000_000, "Enter a whole number from 1 to 1,000,000.")],
-        description="Left empty, a multi-use code has no use limit (the seat limit still applies).",
+        _l("Uses per code (multi-use only)"),
+        [
+            Optional(),
+            NumberRange(1, 1_000_000, _l("Enter a whole number from 1 to 1,000,000.")),
+        ],
+        description=_l(
+            "Left empty, a multi-use code has no use limit (the seat limit still applies)."
+        ),
     )
-    activates_at = date_field("Valid from (UTC, optional)")
-    expires_at = date_field("Expires (UTC, optional)")
+    activates_at = date_field(_l("Valid from (UTC, optional)"))
+    expires_at = date_field(_l("Expires (UTC, optional)"))
     discount_percent = DecimalField(
-        "Discount, percent (optional)",
-        [Optional(), NumberRange(0.01, 100, "Enter a percentage above 0 and at most 100.")],
+        _l("Discount, percent (optional)"),
+        [Optional(), NumberRange(0.01, 100, _l("Enter a percentage above 0 and at most 100."))],
         places=2,
-        description="Taken off the contract's price per learner for whoever redeems the code.",
+        description=_l("Taken off the contract's price per learner for whoever redeems the code."),
     )
     discount_amount = DecimalField(
-        "Discount, amount in USD (optional)",
-        [Optional(), NumberRange(0.01, 1_000_000, "Enter an amount above 0.")],
+        _l("Discount, amount in USD (optional)"),
+        [Optional(), NumberRange(0.01, 1_000_000, _l("Enter an amount above 0."))],
         places=2,
-        description="A fixed amount off the price per learner, at most the price. Give a "
-        "percentage or an amount, not both.",
+        description=_l(
+            "A fixed amount off the price per learner, at most the price. Give a "
+            "percentage or an amount, not both."
+        ),
     )
 
     def validate_discount_amount(self, field: Field) -> None:
         if field.data is not None and self.discount_percent.data is not None:
-            raise ValidationError("Give a percentage or an amount, not both.")
+            raise ValidationError(_("Give a percentage or an amount, not both."))
 
     def validate_max_uses(self, field: Field) -> None:
         if field.data is not None and self.redemption_type.data != RedemptionType.MULTI_USE.value:
-            raise ValidationError("Only multi-use codes take a number of uses; leave this empty.")
+            raise ValidationError(
+                _("Only multi-use codes take a number of uses; leave this empty.")
+            )
 
     def validate_expires_at(self, field: Field) -> None:
         if field.data and self.activates_at.data and field.data <= self.activates_at.data:
-            raise ValidationError("Codes must expire after they become valid.")
+            raise ValidationError(_("Codes must expire after they become valid."))
 
     @property
     def rtype(self) -> RedemptionType:

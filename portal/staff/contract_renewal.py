@@ -14,12 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, Field
 
 from portal.core.access import staff_required
 from portal.core.domain_errors import Conflict
+from portal.core.text import count_text, plural
+from portal.core.text import lazy_gettext as _l
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.models import Contract
 from portal.services import contract_copies as copies
@@ -32,8 +35,10 @@ from portal.staff.views import bp
 
 RENEW = "staff/contracts/renew.html"
 CLONE = "staff/contracts/clone.html"
-SLUG_TAKEN = "Another contract of this organization already uses this short name; choose another."
-RENEWED_MEANWHILE = "Someone renewed this contract a moment ago; nothing was created."
+SLUG_TAKEN = _l(
+    "Another contract of this organization already uses this short name; choose another."
+)
+RENEWED_MEANWHILE = _l("Someone renewed this contract a moment ago; nothing was created.")
 NOT_FORM_VALUES = ("csrf_token", "confirm", "fingerprint")
 
 
@@ -42,13 +47,17 @@ class RenewForm(ContractForm):
     renewal's two choices."""
 
     carry_over = BooleanField(
-        "Carry over the current seat holders",
-        description="Earliest claim first, as many as the new seat limit holds; the preview names "
-        "who does not fit.",
+        _l("Carry over the current seat holders"),
+        description=_l(
+            "Earliest claim first, as many as the new seat limit holds; the preview names "
+            "who does not fit."
+        ),
     )
     deactivate_old_codes = BooleanField(
-        "Deactivate the old contract's unused codes",
-        description="Codes nobody used or was assigned stop working; used and assigned ones stay.",
+        _l("Deactivate the old contract's unused codes"),
+        description=_l(
+            "Codes nobody used or was assigned stop working; used and assigned ones stay."
+        ),
     )
 
     def __init__(self, *args: Any, contract: Contract, **kwargs: Any) -> None:
@@ -88,8 +97,11 @@ def contract_renew(contract_id: int) -> Rendered | Response:
     contract = contract_with_organization(contract_id) or abort(404)
     if contract.renewal is not None:
         raise Conflict(
-            f"{contract.name} was already renewed as {contract.renewal.name}; a contract is "
-            "renewed once."
+            _(
+                "%(old)s was already renewed as %(new)s; a contract is renewed once.",
+                old=contract.name,
+                new=contract.renewal.name,
+            )
         )
     data = _form_data(renewal.renewal_defaults(contract), carry_over=True)
     form = RenewForm(contract=contract, data=data)
@@ -121,15 +133,37 @@ def contract_renew(contract_id: int) -> Rendered | Response:
 
 def _renewed_message(preview: renewal.RenewalPreview, created: Contract) -> str:
     done = renewal.renewal_summary(created.id)
-    parts = [f"{preview.contract.name} renewed as {created.name}."]
+    parts = [_("%(old)s renewed as %(new)s.", old=preview.contract.name, new=created.name)]
     if preview.carry_over:
         carried, left_out = len(done["carried_over"]), len(done["left_out"])
-        parts.append(f"{carried} seat holder(s) carried over, {left_out} did not fit.")
+        parts.append(
+            plural(
+                carried,
+                "%(num)s seat holder carried over, %(left_out)s did not fit.",
+                "%(num)s seat holders carried over, %(left_out)s did not fit.",
+                left_out=count_text(left_out),
+            )
+        )
     if done["codes_deactivated"]:
-        parts.append(f"{done['codes_deactivated']} unused code(s) of the old contract stopped.")
+        parts.append(
+            plural(
+                done["codes_deactivated"],
+                "%(num)s unused code of the old contract stopped.",
+                "%(num)s unused codes of the old contract stopped.",
+            )
+        )
     if done["runs"]:
-        parts.append(f"{len(done['runs'])} contract run(s) are being created in edX.")
+        parts.append(being_created(len(done["runs"])))
     return " ".join(parts)
+
+
+def being_created(runs: int) -> str:
+    """The sentence a renewal or a clone ends with: its new runs are on their way."""
+    return plural(
+        runs,
+        "%(num)s contract run is being created in edX.",
+        "%(num)s contract runs are being created in edX.",
+    )
 
 
 class CloneForm(ContractForm):
@@ -162,9 +196,15 @@ def contract_clone(contract_id: int) -> Rendered | Response:
     if isinstance(created, Refused):
         return page(CLONE, created.status, **context)
     runs = len(proposal.courseware.courses)
-    flash(
-        f"{source.name} cloned as {created.name} for {proposal.organization.name}; {runs} "
-        "contract run(s) are being created in edX.",
-        "success",
+    cloned = plural(
+        runs,
+        "%(old)s cloned as %(new)s for %(organization)s; %(num)s contract run is being created "
+        "in edX.",
+        "%(old)s cloned as %(new)s for %(organization)s; %(num)s contract runs are being created "
+        "in edX.",
+        old=source.name,
+        new=created.name,
+        organization=proposal.organization.name,
     )
+    flash(cloned, "success")
     return redirect(url_for("staff.contract_detail", contract_id=created.id))

@@ -13,21 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
 from portal.core.pagination import requested_page
 from portal.core.params import parse_id
+from portal.core.text import count_text, plural
+from portal.core.text import lazy_gettext as _l
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import db
-from portal.models import Contract, Organization
+from portal.models import Contract, MembershipType, Organization
 from portal.services import code_listing as code_service
+from portal.services import contract_listing
 from portal.services import contracts as contract_service
 from portal.services.contract_overview import (
     codes_and_learners,
     contract_courseware,
     contract_with_organization,
-    contracts_list,
 )
 from portal.services.locks import lock_contract
 from portal.services.organization_overview import organizations_by_name
@@ -44,7 +47,15 @@ from portal.staff.contract_forms import (
 from portal.staff.refusals import Refused, Rendered, attempt, invalid_status, page
 from portal.staff.views import bp
 
-SLUG_TAKEN = "Another contract of this organization already uses this short name; choose another."
+SLUG_TAKEN = _l(
+    "Another contract of this organization already uses this short name; choose another."
+)
+# A membership type in the words of the flash that confirms a change of type.
+TYPE_WORDS = {
+    MembershipType.AUTO: _l("auto"),
+    MembershipType.CODE: _l("code"),
+    MembershipType.MANAGED: _l("managed"),
+}
 
 
 def _contract(contract_id: int) -> Contract:
@@ -54,7 +65,16 @@ def _contract(contract_id: int) -> Contract:
 @bp.get("/contracts")
 @staff_required
 def contracts() -> str:
-    return render_template("staff/contracts/list.html", rows=contracts_list())
+    flt = contract_listing.ContractFilter.from_args(request.args)
+    sort = contract_listing.CONTRACT_SORTING.read(request.args)
+    return render_template(
+        "staff/contracts/list.html",
+        contracts=contract_listing.contracts_page(flt, requested_page(request.args), sort),
+        flt=flt,
+        organizations=organizations_by_name(),
+        states=contract_listing.STATES,
+        types=contract_listing.TYPES,
+    )
 
 
 @bp.get("/contracts/<int:contract_id>")
@@ -93,7 +113,7 @@ def contract_new() -> Rendered | Response:
     form = ContractForm(organizations=organizations_by_name())
     if request.method == "GET" and parse_id(request.args.get("organization_id")):
         form.organization_id.data = parse_id(request.args.get("organization_id"))
-    context = {"form": form, "heading": "New contract"}
+    context = {"form": form, "heading": _("New contract")}
     if not form.validate_on_submit():
         return page("staff/contracts/form.html", invalid_status(form), **context)
     org = db.session.get(Organization, form.organization_id.data) or abort(404)
@@ -106,7 +126,7 @@ def contract_new() -> Rendered | Response:
     if isinstance(created, Refused):
         return page("staff/contracts/form.html", created.status, **context)
     contract, notes = created
-    return _back_to(contract.id, notes, f"Contract {contract.name} created.")
+    return _back_to(contract.id, notes, _("Contract %(name)s created.", name=contract.name))
 
 
 @bp.route("/contracts/<int:contract_id>/edit", methods=["GET", "POST"])
@@ -114,7 +134,7 @@ def contract_new() -> Rendered | Response:
 def contract_edit(contract_id: int) -> Rendered | Response:
     contract = _contract(contract_id)
     form = ContractForm(contract=contract)
-    heading = f"Edit {contract.name}"
+    heading = _("Edit %(name)s", name=contract.name)
     context = {"form": form, "heading": heading, "contract": contract}
     if not form.validate_on_submit():
         return page("staff/contracts/form.html", invalid_status(form), **context)
@@ -150,12 +170,21 @@ def contract_edit(contract_id: int) -> Rendered | Response:
     if isinstance(saved, Refused):
         return page("staff/contracts/form.html", saved.status, **context)
     updated, notes = saved
-    return _back_to(contract_id, [*notes, *_run_notes(moving)], f"Contract {updated.name} saved.")
+    saved_words = _("Contract %(name)s saved.", name=updated.name)
+    return _back_to(contract_id, [*notes, *_run_notes(moving)], saved_words)
 
 
 def _run_notes(moving: int) -> list[str]:
     """What the change queued for the contract runs (``contract_run_schedule.sync_contract_runs``)."""
-    return [f"{moving} contract run(s) get their new dates in edX in a moment."] if moving else []
+    if not moving:
+        return []
+    return [
+        plural(
+            moving,
+            "%(num)s contract run gets its new dates in edX in a moment.",
+            "%(num)s contract runs get their new dates in edX in a moment.",
+        )
+    ]
 
 
 @bp.route("/contracts/<int:contract_id>/membership", methods=["GET", "POST"])
@@ -180,9 +209,12 @@ def contract_membership(contract_id: int) -> Rendered | Response:
         )
     preview = contract_service.change_membership_type(contract.id, form.new_type)
     notes = sync_seat_codes(lock_contract(contract.id))
-    message = (
-        f"{contract.name} is now a {preview.new.value} contract: {preview.gain.count} gained "
-        f"access, {preview.lose.count} lost it."
+    message = _(
+        "%(contract)s is now a %(type)s contract: %(gained)s gained access, %(lost)s lost it.",
+        contract=contract.name,
+        type=TYPE_WORDS.get(preview.new, preview.new.value),
+        gained=count_text(preview.gain.count),
+        lost=count_text(preview.lose.count),
     )
     return _back_to(contract_id, notes, message)
 
@@ -206,8 +238,8 @@ def contract_seats(contract_id: int) -> Rendered | Response:
         return page("staff/contracts/seats.html", **context)
     contract_service.change_seat_limit(contract.id, form.new_limit)
     notes = sync_seat_codes(lock_contract(contract.id))
-    limit = "unlimited" if form.new_limit is None else str(form.new_limit)
-    return _back_to(contract_id, notes, f"Seats set to {limit}.")
+    limit = _("unlimited") if form.new_limit is None else count_text(form.new_limit)
+    return _back_to(contract_id, notes, _("Seats set to %(limit)s.", limit=limit))
 
 
 def _set_active(contract_id: int, active: bool) -> Rendered | Response:
@@ -216,8 +248,12 @@ def _set_active(contract_id: int, active: bool) -> Rendered | Response:
     if form.validate_on_submit():
         moving = len(contract_service.schedule_change_preview(contract, active=active).runs)
         contract_service.set_active(contract.id, active)
-        word = "reactivated" if active else "deactivated"
-        return _back_to(contract_id, _run_notes(moving), f"{contract.name} {word}.")
+        done = (
+            _("%(name)s reactivated.", name=contract.name)
+            if active
+            else _("%(name)s deactivated.", name=contract.name)
+        )
+        return _back_to(contract_id, _run_notes(moving), done)
     return page(
         "staff/contracts/confirm_active.html",
         invalid_status(form),

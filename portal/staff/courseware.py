@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
 from portal.core.forms import PortalForm
+from portal.core.text import lazy_gettext as _l
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.extensions import db
 from portal.models import ApiToken, Course, CourseRun, Program, ProgramCourse
@@ -37,9 +39,9 @@ from portal.staff.views import bp
 
 __all__ = ["bp"]
 
-COURSE_TAKEN = "A course with this key already exists."
-PROGRAM_TAKEN = "A program with this key already exists."
-ORDER_CHANGED = "Someone changed this program's order at the same moment; try again."
+COURSE_TAKEN = _l("A course with this key already exists.")
+PROGRAM_TAKEN = _l("A program with this key already exists.")
+ORDER_CHANGED = _l("Someone changed this program's order at the same moment; try again.")
 
 
 def _form_page(form: PortalForm, *, status: int = 200, **context: Any) -> Rendered:
@@ -61,29 +63,36 @@ def courses() -> str:
 # --------------------------------------------------------------------------- courses
 
 
-def _save_course(form: CourseForm, course: Course, heading: str, done: str) -> Rendered | Response:
+def _save_course(form: CourseForm, course: Course, heading: str) -> Rendered | Response:
     if not form.validate_on_submit():
         return _form_page(form, status=invalid_status(form), heading=heading)
+    creating = course.id is None
     saved = attempt(
-        form, lambda: courseware.save(course, form.values()), field=form.key, conflict=COURSE_TAKEN
+        form,
+        lambda: courseware.save(course, form.values()),
+        field=form.key,
+        conflict=str(COURSE_TAKEN),
     )
     if isinstance(saved, Refused):
         return _form_page(form, status=saved.status, heading=heading)
-    flash(f"Course {saved.key} {done}", "success")
+    if creating:
+        flash(_("Course %(key)s created. Add its runs next.", key=saved.key), "success")
+    else:
+        flash(_("Course %(key)s saved.", key=saved.key), "success")
     return redirect(url_for("staff.courses"))
 
 
 @bp.route("/courseware/courses/new", methods=["GET", "POST"])
 @staff_required
 def course_new() -> Rendered | Response:
-    return _save_course(CourseForm(), Course(), "New course", "created. Add its runs next.")
+    return _save_course(CourseForm(), Course(), _("New course"))
 
 
 @bp.route("/courseware/courses/<int:course_id>", methods=["GET", "POST"])
 @staff_required
 def course_edit(course_id: int) -> Rendered | Response:
     course = db.session.get(Course, course_id) or abort(404)
-    return _save_course(CourseForm(course=course), course, f"Edit course {course.key}", "saved.")
+    return _save_course(CourseForm(course=course), course, _("Edit course %(key)s", key=course.key))
 
 
 # --------------------------------------------------------------------------- runs
@@ -91,8 +100,8 @@ def course_edit(course_id: int) -> Rendered | Response:
 
 def _run_conflict(exc: IntegrityError) -> str:
     if "course_key" in str(exc.orig):
-        return "A course run with this key already exists."
-    return "Another run of this course became its source run at the same moment; try again."
+        return _("A course run with this key already exists.")
+    return _("Another run of this course became its source run at the same moment; try again.")
 
 
 def _save_run(form: RunForm, run: CourseRun, heading: str) -> Rendered | Response:
@@ -106,9 +115,9 @@ def _save_run(form: RunForm, run: CourseRun, heading: str) -> Rendered | Respons
     )
     if isinstance(previous, Refused):
         return _form_page(form, status=previous.status, heading=heading, course=form.course)
-    flash(f"Course run {run.course_key} saved.", "success")
+    flash(_("Course run %(key)s saved.", key=run.course_key), "success")
     if previous is not None:
-        flash(f"{previous.course_key} is no longer the course's source run.", "info")
+        flash(_("%(key)s is no longer the course's source run.", key=previous.course_key), "info")
     return redirect(url_for("staff.courses"))
 
 
@@ -117,7 +126,7 @@ def _save_run(form: RunForm, run: CourseRun, heading: str) -> Rendered | Respons
 def run_new(course_id: int) -> Rendered | Response:
     course = db.session.get(Course, course_id) or abort(404)
     form = RunForm(course=course)
-    heading = f"New run of {course.title}"
+    heading = _("New run of %(title)s", title=course.title)
     if not form.is_submitted():
         form.course_key.data = f"course-v1:{course.key}+"
         form.title.data = course.title
@@ -129,7 +138,7 @@ def run_new(course_id: int) -> Rendered | Response:
 def run_edit(run_id: int) -> Rendered | Response:
     run = db.session.get(CourseRun, run_id) or abort(404)
     form = RunForm(course=run.course, run=run)
-    return _save_run(form, run, f"Edit run {run.course_key}")
+    return _save_run(form, run, _("Edit run %(key)s", key=run.course_key))
 
 
 @bp.route("/courseware/import", methods=["GET", "POST"])
@@ -137,7 +146,7 @@ def run_edit(run_id: int) -> Rendered | Response:
 def run_import() -> Rendered | Response:
     """Import an existing edX run by its key: Studio's title, dates and pacing (b2b-rules 1.1)."""
     form = ImportRunForm()
-    heading = "Import a run from edX"
+    heading = _("Import a run from edX")
     if not form.validate_on_submit():
         return _form_page(form, status=invalid_status(form), heading=heading)
     key = form.course_key.data
@@ -146,7 +155,7 @@ def run_import() -> Rendered | Response:
             form,
             lambda: courseware.import_run_from_edx(key),
             field=form.course_key,
-            conflict=courseware.ALREADY_IMPORTED,
+            conflict=str(courseware.ALREADY_IMPORTED),
             leave=(courseware.EdxUnavailable,),
         )
     except courseware.EdxUnavailable as exc:
@@ -154,13 +163,24 @@ def run_import() -> Rendered | Response:
         return _form_page(form, status=exc.status, heading=heading)
     if isinstance(result, Refused):
         return _form_page(form, status=result.status, heading=heading)
-    notes = [f"Imported {key}"]
-    if result.course_created:
-        notes.append(f"created the course {result.run.course.key}")
-    if result.flagged_source:
-        notes.append("flagged it as the course's source run")
-    flash(", ".join(notes) + ".", "success")
+    flash(_imported_message(key, result), "success")
     return redirect(url_for("staff.courses"))
+
+
+def _imported_message(key: str, result: courseware.ImportResult) -> str:
+    course = result.run.course.key
+    if result.course_created and result.flagged_source:
+        return _(
+            "Imported %(key)s, created the course %(course)s, flagged it as the course's source "
+            "run.",
+            key=key,
+            course=course,
+        )
+    if result.course_created:
+        return _("Imported %(key)s, created the course %(course)s.", key=key, course=course)
+    if result.flagged_source:
+        return _("Imported %(key)s, flagged it as the course's source run.", key=key)
+    return _("Imported %(key)s.", key=key)
 
 
 # --------------------------------------------------------------------------- programs
@@ -190,18 +210,18 @@ def _to_program(program: Program) -> Response:
 @staff_required
 def program_new() -> Rendered | Response:
     form = ProgramForm()
-    heading = "New program"
+    heading = _("New program")
     if not form.validate_on_submit():
         return _form_page(form, status=invalid_status(form), heading=heading)
     program = attempt(
         form,
         lambda: courseware.save(Program(), form.values()),
         field=form.key,
-        conflict=PROGRAM_TAKEN,
+        conflict=str(PROGRAM_TAKEN),
     )
     if isinstance(program, Refused):
         return _form_page(form, status=program.status, heading=heading)
-    flash(f"Program {program.key} created. Add its courses below.", "success")
+    flash(_("Program %(key)s created. Add its courses below.", key=program.key), "success")
     return _to_program(program)
 
 
@@ -216,11 +236,11 @@ def program_edit(program_id: int) -> Rendered | Response:
         form,
         lambda: courseware.save(program, form.values()),
         field=form.key,
-        conflict=PROGRAM_TAKEN,
+        conflict=str(PROGRAM_TAKEN),
     )
     if isinstance(saved, Refused):
         return _program_page(program, form, _add_course_form(program), saved.status)
-    flash(f"Program {program.key} saved.", "success")
+    flash(_("Program %(key)s saved.", key=program.key), "success")
     return _to_program(program)
 
 
@@ -236,12 +256,19 @@ def program_add_course(program_id: int) -> Rendered | Response:
         add_form,
         lambda: courseware.append_program_course(program, course),
         field=add_form.course_id,
-        conflict="That course is already in this program.",
+        conflict=_("That course is already in this program."),
     )
     if isinstance(added, Refused):
         form = ProgramForm(obj=program, formdata=None)
         return _program_page(program, form, add_form, added.status)
-    flash(f"{course.title} added at the end of {program.title}.", "success")
+    flash(
+        _(
+            "%(course)s added at the end of %(program)s.",
+            course=course.title,
+            program=program.title,
+        ),
+        "success",
+    )
     return _to_program(program)
 
 
@@ -259,10 +286,12 @@ def program_move_course(program_id: int, link_id: int, direction: str) -> Respon
     program = _program(program_id, lock=True)
     link = _program_link(program, link_id)
     offset = -1 if direction == "up" else 1
-    with conflict_as(ORDER_CHANGED):
+    with conflict_as(str(ORDER_CHANGED)):
         moved = courseware.move_program_course(program, link, offset)
-    if not moved:
-        flash(f"{link.course.title} is already {'first' if offset < 0 else 'last'}.", "info")
+    if not moved and offset < 0:
+        flash(_("%(course)s is already first.", course=link.course.title), "info")
+    elif not moved:
+        flash(_("%(course)s is already last.", course=link.course.title), "info")
     return _to_program(program)
 
 
@@ -273,9 +302,9 @@ def program_remove_course(program_id: int, link_id: int) -> Response:
     program = _program(program_id, lock=True)
     link = _program_link(program, link_id)
     title = link.course.title
-    with conflict_as(ORDER_CHANGED):
+    with conflict_as(str(ORDER_CHANGED)):
         courseware.remove_program_course(program, link)
-    flash(f"{title} removed from {program.title}.", "success")
+    flash(_("%(course)s removed from %(program)s.", course=title, program=program.title), "success")
     return _to_program(program)
 
 
@@ -292,7 +321,7 @@ def api_tokens() -> str:
 @staff_required
 def api_token_new() -> Rendered | Response:
     form = ApiTokenForm()
-    heading = "Issue an API token"
+    heading = _("Issue an API token")
     if not form.validate_on_submit():
         return _form_page(form, status=invalid_status(form), heading=heading)
     token, value = token_service.issue_api_token(
@@ -314,8 +343,8 @@ def api_token_revoke(token_id: int) -> Rendered | Response:
     form = RevokeTokenForm()
     if form.validate_on_submit():
         if token_service.revoke_api_token(token):
-            flash(f"Token '{token.name}' revoked; it no longer works.", "success")
+            flash(_("Token '%(name)s' revoked; it no longer works.", name=token.name), "success")
         else:
-            flash(f"Token '{token.name}' was already revoked.", "info")
+            flash(_("Token '%(name)s' was already revoked.", name=token.name), "info")
         return redirect(url_for("staff.api_tokens"))
     return page("staff/courseware/token_revoke.html", invalid_status(form), token=token, form=form)

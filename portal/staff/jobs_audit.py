@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
@@ -20,10 +21,10 @@ from portal.extensions import db
 from portal.jobs.registry import known_kinds
 from portal.models import BackgroundJob, JobState, normalize_email, utcnow
 from portal.services.audit import record_event
+from portal.services.audit_listing import AUDIT_SORTING, AuditQuery, list_audit
 from portal.services.audit_presenter import present_events
-from portal.services.job_listing import present_jobs
+from portal.services.job_listing import JOB_SORTING, list_jobs, present_jobs
 from portal.services.scheduling import task_overview
-from portal.services.staff_overview import AuditQuery, audit_page, jobs_page
 from portal.staff.views import bp
 
 __all__ = ["bp"]
@@ -48,7 +49,12 @@ def jobs() -> str:
         abort(400, f"Unknown job state {state[:40]!r}; choose one of: {', '.join(states)}.")
     if kind and kind not in kinds:
         abort(400, f"Unknown job kind {kind[:64]!r}; choose one from the list.")
-    page = jobs_page(JobState(state) if state else None, kind, requested_page(request.args))
+    page = list_jobs(
+        JobState(state) if state else None,
+        kind,
+        requested_page(request.args),
+        JOB_SORTING.read(request.args),
+    )
     return render_template(
         "staff/jobs/list.html",
         jobs=page,
@@ -86,14 +92,23 @@ def cancel_job(job_id: int) -> Response:
             before=before,
             after={"state": JobState.CANCELLED.value},
         )
-        flash(f"Job #{job_id} is cancelled; it will not run.", "info")
+        flash(_("Job #%(id)s is cancelled; it will not run.", id=job_id), "info")
     else:
         current = db.session.get(BackgroundJob, job_id, populate_existing=True)
-        state = current.state.value if current else "gone"
-        flash(
-            f"Job #{job_id} is {state}; only pending or queued jobs can be cancelled.",
-            "error",
-        )
+        if current is None:
+            flash(
+                _("Job #%(id)s is gone; only pending or queued jobs can be cancelled.", id=job_id),
+                "error",
+            )
+        else:
+            flash(
+                _(
+                    "Job #%(id)s is %(state)s; only pending or queued jobs can be cancelled.",
+                    id=job_id,
+                    state=current.state.value,
+                ),
+                "error",
+            )
     return redirect(safe_next(request.form.get("next"), default=url_for("staff.jobs")))
 
 
@@ -169,7 +184,9 @@ def _audit_query() -> tuple[AuditQuery, AuditFilters]:
 @staff_required
 def audit_log() -> str:
     query, filters = _audit_query()
-    events = audit_page(query, requested_page(request.args), filters.args())
+    events = list_audit(
+        query, requested_page(request.args), filters.args(), AUDIT_SORTING.read(request.args)
+    )
     return render_template(
         "staff/audit/list.html",
         events=events,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import abort, flash, redirect, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, RadioField, SelectChoice, TextAreaField
@@ -13,6 +14,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from portal.core.access import staff_required
 from portal.core.forms import TEXT, PortalForm, strip
+from portal.core.text import lazy_gettext as _l
 from portal.core.unit_of_work import refusals_redirect_to
 from portal.models import Order, Refund, RefundAccess, RefundState
 from portal.services import order_refunds as refund_service
@@ -23,10 +25,11 @@ __all__ = ["RefundForm", "bp", "refund_panel"]
 ACCESS_CHOICES = [
     SelectChoice(
         RefundAccess.REVOKE.value,
-        "Revoke access: the learner's seat is revoked and the order's enrollments end",
+        _l("Revoke access: the learner's seat is revoked and the order's enrollments end"),
     ),
     SelectChoice(
-        RefundAccess.KEEP.value, "Keep access: the seat and enrollments stay (a goodwill refund)"
+        RefundAccess.KEEP.value,
+        _l("Keep access: the seat and enrollments stay (a goodwill refund)"),
     ),
 ]
 STATE_BADGES = {
@@ -38,24 +41,24 @@ STATE_BADGES = {
 
 class RefundForm(PortalForm):
     access = RadioField(
-        "The learner's access",
-        [InputRequired("Choose whether the learner keeps access.")],
+        _l("The learner's access"),
+        [InputRequired(_l("Choose whether the learner keeps access."))],
         choices=ACCESS_CHOICES,
         default=RefundAccess.REVOKE.value,
     )
     reason = TextAreaField(
-        "Reason",
+        _l("Reason"),
         [
-            InputRequired("Give a reason: it is recorded with the refund."),
+            InputRequired(_l("Give a reason: it is recorded with the refund.")),
             Length(max=refund_service.MAX_REASON),
             *TEXT,
         ],
         filters=[strip],
-        description="Recorded in the audit log with the refund.",
+        description=_l("Recorded in the audit log with the refund."),
     )
     confirm = BooleanField(
-        "Yes, refund the full amount through CyberSource",
-        [DataRequired("Tick the box to confirm.")],
+        _l("Yes, refund the full amount through CyberSource"),
+        [DataRequired(_l("Tick the box to confirm."))],
     )
 
 
@@ -116,7 +119,7 @@ def refund_panel(order: Order) -> dict[str, object]:
 def _flash_errors(form: RefundForm) -> None:
     for field in (form.access, form.reason, form.confirm):
         for error in field.errors:
-            flash(f"{field.label.text}: {error}", "error")
+            flash(_("%(field)s: %(error)s", field=field.label.text, error=error), "error")
 
 
 def _back(reference: str) -> Response:
@@ -141,8 +144,12 @@ def order_refund(reference: str) -> Response:
         actor_id=int(current_user.id),
     )
     flash(
-        f"Refund of {refund.amount:.2f} {refund.currency} sent to CyberSource; its result shows "
-        "on this page in a moment.",
+        _(
+            "Refund of %(amount)s %(currency)s sent to CyberSource; its result shows on this page "
+            "in a moment.",
+            amount=f"{refund.amount:.2f}",
+            currency=refund.currency,
+        ),
         "info",
     )
     return _back(reference)

@@ -33,7 +33,9 @@ def orders() -> str:
     flt = order_listing.OrderFilter.from_args(request.args)
     return render_template(
         "staff/orders/list.html",
-        orders=order_listing.orders_page(flt, requested_page(request.args)),
+        orders=order_listing.orders_page(
+            flt, requested_page(request.args), sort=order_listing.ORDER_SORTING.read(request.args)
+        ),
         flt=flt,
         choices=order_listing.filter_choices(),
         states=order_listing.STATES,

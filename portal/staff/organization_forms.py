@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, Field, StringField, TextAreaField
 from wtforms.validators import (
@@ -20,7 +21,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from portal.core.forms import TEXT, PortalForm, strip
+from portal.core.forms import TEXT, PortalForm, Text, strip
+from portal.core.text import lazy_gettext as _l
 from portal.models import Organization
 from portal.services.organization_logos import LOGO_MAX_BYTES
 from portal.services.organizations import ORG_KEY_RE
@@ -29,7 +31,7 @@ from portal.services.organizations import ORG_KEY_RE
 ALIAS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
 # ASCII addresses only: they are lower-cased here and compared by the database and Keycloak.
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-ALIAS_HELP = "Lower-case letters, digits, '.', '_' and '-', e.g. acme."
+ALIAS_HELP = _l("Lower-case letters, digits, '.', '_' and '-', e.g. acme.")
 
 
 def _upper(value: Any) -> Any:
@@ -40,14 +42,16 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _alias_field(label: str, required: bool) -> StringField:
-    first = InputRequired("Enter the Keycloak alias.") if required else Optional()
+def _alias_field(label: Text, required: bool) -> StringField:
+    first = InputRequired(_l("Enter the Keycloak alias.")) if required else Optional()
     return StringField(
         label,
         [
             first,
             Length(max=255),
-            Regexp(ALIAS_RE, message="Use " + ALIAS_HELP[0].lower() + ALIAS_HELP[1:]),
+            Regexp(
+                ALIAS_RE, message=_l("Use lower-case letters, digits, '.', '_' and '-', e.g. acme.")
+            ),
         ],
         filters=[_lower],
         description=ALIAS_HELP,
@@ -56,22 +60,26 @@ def _alias_field(label: str, required: bool) -> StringField:
 
 class OrganizationForm(PortalForm):
     name = StringField(
-        "Name", [DataRequired("Enter a name."), Length(max=200), *TEXT], filters=[strip]
+        _l("Name"), [DataRequired(_l("Enter a name.")), Length(max=200), *TEXT], filters=[strip]
     )
     key = StringField(
-        "Short key",
+        _l("Short key"),
         [
-            InputRequired("Enter a short key."),
-            Length(max=30, message="The key may have at most 30 characters."),
-            Regexp(ORG_KEY_RE, message="Use upper-case letters, digits and '_' only, e.g. ACME."),
+            InputRequired(_l("Enter a short key.")),
+            Length(max=30, message=_l("The key may have at most 30 characters.")),
+            Regexp(
+                ORG_KEY_RE, message=_l("Use upper-case letters, digits and '_' only, e.g. ACME.")
+            ),
         ],
         filters=[_upper],
-        description="Up to 30 upper-case letters, digits or '_'. It is part of every contract "
-        "course key in edX (course-v1:KEY+...), so it can't change once a contract has runs.",
+        description=_l(
+            "Up to 30 upper-case letters, digits or '_'. It is part of every contract "
+            "course key in edX (course-v1:KEY+...), so it can't change once a contract has runs."
+        ),
     )
-    description = TextAreaField("Description", [Optional(), Length(max=10_000), *TEXT])
-    keycloak_alias = _alias_field("Keycloak alias (optional)", required=False)
-    active = BooleanField("Active: its contracts are open to its learners", default=True)
+    description = TextAreaField(_l("Description"), [Optional(), Length(max=10_000), *TEXT])
+    keycloak_alias = _alias_field(_l("Keycloak alias (optional)"), required=False)
+    active = BooleanField(_l("Active: its contracts are open to its learners"), default=True)
 
     def __init__(
         self,
@@ -84,13 +92,13 @@ class OrganizationForm(PortalForm):
         self.organization = organization
         self.key_locked = key_locked
         if key_locked:
-            self.key.description = (
+            self.key.description = _(
                 "This organization's contracts have course runs whose edX keys are built from "
                 "this key, so it can't change."
             )
             self.key.render_kw = {"readonly": True}
         if organization is not None and organization.keycloak_id:
-            self.keycloak_alias.description = (
+            self.keycloak_alias.description = _(
                 "Linked to Keycloak; Keycloak never changes an alias, so it can't change here."
             )
             self.keycloak_alias.render_kw = {"readonly": True}
@@ -99,14 +107,19 @@ class OrganizationForm(PortalForm):
         org = self.organization
         if org is not None and self.key_locked and field.data != org.key:
             raise ValidationError(
-                f"Contract course runs use this key, so it stays {org.key}; "
-                "create a new organization for a new key."
+                _(
+                    "Contract course runs use this key, so it stays %(key)s; "
+                    "create a new organization for a new key.",
+                    key=org.key,
+                )
             )
 
     def validate_keycloak_alias(self, field: Field) -> None:
         org = self.organization
         if org is not None and org.keycloak_id and (field.data or None) != org.keycloak_alias:
-            raise ValidationError(f"Linked to Keycloak: the alias stays {org.keycloak_alias}.")
+            raise ValidationError(
+                _("Linked to Keycloak: the alias stays %(alias)s.", alias=org.keycloak_alias)
+            )
 
     def values(self) -> dict[str, Any]:
         return {
@@ -121,27 +134,30 @@ class OrganizationForm(PortalForm):
 class LogoForm(PortalForm):
     has_file = True  # makes _forms.render_form send multipart/form-data
     logo = FileField(
-        "Logo",
-        [FileRequired("Choose an image file to upload.")],
-        description=f"PNG, JPEG or WebP, at most {LOGO_MAX_BYTES // (1024 * 1024)} MB. It is "
-        "checked, stripped of metadata and resized to fit 256 x 256 pixels.",
+        _l("Logo"),
+        [FileRequired(_l("Choose an image file to upload."))],
+        description=_l(
+            "PNG, JPEG or WebP, at most %(size)s MB. It is "
+            "checked, stripped of metadata and resized to fit 256 x 256 pixels.",
+            size=LOGO_MAX_BYTES // (1024 * 1024),
+        ),
         render_kw={"accept": "image/png,image/jpeg,image/webp"},
     )
 
 
 class LinkKeycloakForm(PortalForm):
-    alias = _alias_field("Keycloak alias", required=True)
+    alias = _alias_field(_l("Keycloak alias"), required=True)
 
 
 class MemberForm(PortalForm):
     email = StringField(
-        "Email",
+        _l("Email"),
         [
-            InputRequired("Enter an email address."),
+            InputRequired(_l("Enter an email address.")),
             Length(max=320),
-            Regexp(EMAIL_RE, message="Enter an email address like name@example.com."),
+            Regexp(EMAIL_RE, message=_l("Enter an email address like name@example.com.")),
         ],
         filters=[_lower],
-        description="An account is made for a new address; the person signs in with it later.",
+        description=_l("An account is made for a new address; the person signs in with it later."),
     )
-    is_manager = BooleanField("Org admin: sees this organization's seats, learners and codes")
+    is_manager = BooleanField(_l("Org admin: sees this organization's seats, learners and codes"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import Field
@@ -27,11 +28,8 @@ from portal.services import organization_logos as logos
 from portal.services import organization_members as members
 from portal.services import organizations as service
 from portal.services.jobs import start_job
-from portal.services.organization_overview import (
-    find_membership,
-    organization_page,
-    organizations_page,
-)
+from portal.services.organization_overview import find_membership, organization_page
+from portal.services.staff_listing import ORGANIZATION_SORTING, organizations_page
 from portal.staff.organization_forms import (
     LinkKeycloakForm,
     LogoForm,
@@ -58,8 +56,8 @@ def _membership(org: Organization, user_id: int) -> Membership:
 def _taken(form: OrganizationForm) -> ConflictRule:
     def rule(exc: IntegrityError) -> tuple[Field, str]:
         if "keycloak_alias" in str(exc.orig):
-            return form.keycloak_alias, "Another organization already uses this Keycloak alias."
-        return form.key, "Another organization already uses this short key."
+            return form.keycloak_alias, _("Another organization already uses this Keycloak alias.")
+        return form.key, _("Another organization already uses this short key.")
 
     return rule
 
@@ -79,7 +77,9 @@ def _detail(org_id: int) -> Response:
 @staff_required
 def organizations() -> str:
     q = (request.args.get("q") or "").strip()[:200]
-    rows = organizations_page(q, requested_page(request.args))
+    rows = organizations_page(
+        q, requested_page(request.args), ORGANIZATION_SORTING.read(request.args)
+    )
     return render_template("staff/organizations/list.html", rows=rows, q=q)
 
 
@@ -98,14 +98,17 @@ def _save(form: OrganizationForm, org: Organization, heading: str) -> Rendered |
     )
     if isinstance(saved, Refused):
         return _form_page(form, heading, status=saved.status, **context)
-    flash(f"Organization {org.name} ({org.key}) {'created' if creating else 'saved'}.", "success")
+    if creating:
+        flash(_("Organization %(name)s (%(key)s) created.", name=org.name, key=org.key), "success")
+    else:
+        flash(_("Organization %(name)s (%(key)s) saved.", name=org.name, key=org.key), "success")
     return _detail(org.id)
 
 
 @bp.route("/organizations/new", methods=["GET", "POST"])
 @staff_required
 def organization_new() -> Rendered | Response:
-    return _save(OrganizationForm(), Organization(), "New organization")
+    return _save(OrganizationForm(), Organization(), _("New organization"))
 
 
 @bp.route("/organizations/<int:org_id>/edit", methods=["GET", "POST"])
@@ -113,7 +116,7 @@ def organization_new() -> Rendered | Response:
 def organization_edit(org_id: int) -> Rendered | Response:
     org = _organization(org_id)
     form = OrganizationForm(organization=org, key_locked=service.key_locked(org))
-    return _save(form, org, f"Edit {org.name}")
+    return _save(form, org, _("Edit %(name)s", name=org.name))
 
 
 # --------------------------------------------------------------------------- detail and members
@@ -152,12 +155,21 @@ def organization_member_add(org_id: int) -> Rendered | Response:
         form,
         lambda: members.add_member(org, form.email.data, is_manager=bool(form.is_manager.data)),
         field=form.email,
-        conflict="Someone added this person at the same moment; nothing was saved.",
+        conflict=_("Someone added this person at the same moment; nothing was saved."),
     )
     if isinstance(membership, Refused):
         return _detail_page(org, form, membership.status)
-    pushed = " and is being added in Keycloak" if org.keycloak_id else ""
-    flash(f"{membership.user.email} is now a member of {org.name}{pushed}.", "success")
+    who = {"email": membership.user.email, "organization": org.name}
+    if org.keycloak_id:
+        flash(
+            _(
+                "%(email)s is now a member of %(organization)s and is being added in Keycloak.",
+                **who,
+            ),
+            "success",
+        )
+    else:
+        flash(_("%(email)s is now a member of %(organization)s.", **who), "success")
     return _detail(org.id)
 
 
@@ -176,8 +188,16 @@ def organization_member_remove(org_id: int, user_id: int) -> Rendered | Response
             impact=impact,
         )
     members.remove_member(membership)
-    pushed = "; they are being removed in Keycloak too" if org.keycloak_id else ""
-    flash(f"{email} is no longer a member of {org.name}{pushed}.", "success")
+    who = {"email": email, "organization": org.name}
+    if org.keycloak_id:
+        message = _(
+            "%(email)s is no longer a member of %(organization)s; they are being removed in "
+            "Keycloak too.",
+            **who,
+        )
+    else:
+        message = _("%(email)s is no longer a member of %(organization)s.", **who)
+    flash(message, "success")
     return _detail(org.id)
 
 
@@ -188,13 +208,14 @@ def organization_member_admin(org_id: int, user_id: int) -> Response:
     membership = _membership(org, user_id)
     choice = request.form.get("is_manager", "")
     if choice not in ("1", "0"):
-        flash("Choose whether this member is an org admin.", "error")
+        flash(_("Choose whether this member is an org admin."), "error")
         return _detail(org.id)
-    email = membership.user.email
+    who = {"email": membership.user.email, "organization": org.name}
     changed = members.set_manager(membership, choice == "1")
-    if changed:
-        state = "is now an org admin" if choice == "1" else "is no longer an org admin"
-        flash(f"{email} {state} of {org.name}.", "success")
+    if changed and choice == "1":
+        flash(_("%(email)s is now an org admin of %(organization)s.", **who), "success")
+    elif changed:
+        flash(_("%(email)s is no longer an org admin of %(organization)s.", **who), "success")
     return _detail(org.id)
 
 
@@ -206,7 +227,7 @@ def organization_member_admin(org_id: int, user_id: int) -> Response:
 def organization_deactivate(org_id: int) -> Rendered | Response:
     org = _organization(org_id)
     if not org.active:
-        flash(f"{org.name} is already inactive.", "info")
+        flash(_("%(name)s is already inactive.", name=org.name), "info")
         return _detail(org.id)
     if request.method == "GET":
         impact = service.deactivation_impact(org)
@@ -214,7 +235,10 @@ def organization_deactivate(org_id: int) -> Rendered | Response:
             "staff/organizations/confirm_deactivate.html", org=org, impact=impact
         )
     service.set_active(org, False)
-    flash(f"{org.name} is inactive: its learners can no longer use its contracts.", "success")
+    flash(
+        _("%(name)s is inactive: its learners can no longer use its contracts.", name=org.name),
+        "success",
+    )
     return _detail(org.id)
 
 
@@ -223,7 +247,7 @@ def organization_deactivate(org_id: int) -> Rendered | Response:
 def organization_reactivate(org_id: int) -> Response:
     org = _organization(org_id)
     service.set_active(org, True)
-    flash(f"{org.name} is active again.", "success")
+    flash(_("%(name)s is active again.", name=org.name), "success")
     return _detail(org.id)
 
 
@@ -235,10 +259,10 @@ def organization_reactivate(org_id: int) -> Response:
 def organization_logo(org_id: int) -> Rendered | Response:
     org = _organization(org_id)
     form = LogoForm()
-    heading = f"Logo of {org.name}"
+    heading = _("Logo of %(name)s", name=org.name)
     if not form.validate_on_submit():
         return _form_page(
-            form, heading, status=invalid_status(form), organization=org, submit="Upload"
+            form, heading, status=invalid_status(form), organization=org, submit=_("Upload")
         )
     upload = form.logo.data
     try:
@@ -247,8 +271,8 @@ def organization_logo(org_id: int) -> Rendered | Response:
         upload.close()  # a large upload is a temporary file: release it now, not at GC
     saved = attempt(form, lambda: logos.set_logo(org, data), field=form.logo)
     if isinstance(saved, Refused):
-        return _form_page(form, heading, status=saved.status, organization=org, submit="Upload")
-    flash(f"New logo saved for {org.name}.", "success")
+        return _form_page(form, heading, status=saved.status, organization=org, submit=_("Upload"))
+    flash(_("New logo saved for %(name)s.", name=org.name), "success")
     return _detail(org.id)
 
 
@@ -257,12 +281,12 @@ def organization_logo(org_id: int) -> Rendered | Response:
 def organization_logo_remove(org_id: int) -> Rendered | Response:
     org = _organization(org_id)
     if not org.logo_content_type:
-        flash(f"{org.name} has no logo.", "info")
+        flash(_("%(name)s has no logo.", name=org.name), "info")
         return _detail(org.id)
     if request.method == "GET":
         return render_template("staff/organizations/confirm_logo_remove.html", org=org)
     logos.remove_logo(org)
-    flash(f"Logo of {org.name} removed.", "success")
+    flash(_("Logo of %(name)s removed.", name=org.name), "success")
     return _detail(org.id)
 
 
@@ -273,7 +297,7 @@ def organization_logo_remove(org_id: int) -> Rendered | Response:
 @staff_required
 def pull_organizations() -> Response:
     flash_queued(
-        start_job(JobKind.KEYCLOAK_PULL_ORGANIZATIONS), "Pulling organizations from Keycloak"
+        start_job(JobKind.KEYCLOAK_PULL_ORGANIZATIONS), _("Pulling organizations from Keycloak")
     )
     return redirect(url_for("staff.organizations"))
 
@@ -292,10 +316,10 @@ def _start_org_job(org: Organization, kind: JobKind, doing: str) -> Response:
 def create_in_keycloak(org_id: int) -> Response:
     org = _organization(org_id)
     if org.keycloak_id:
-        flash(f"{org.name} is already linked to Keycloak.", "info")
+        flash(_("%(name)s is already linked to Keycloak.", name=org.name), "info")
         return _detail(org.id)
     return _start_org_job(
-        org, JobKind.KEYCLOAK_CREATE_ORGANIZATION, f"Creating {org.name} in Keycloak"
+        org, JobKind.KEYCLOAK_CREATE_ORGANIZATION, _("Creating %(name)s in Keycloak", name=org.name)
     )
 
 
@@ -306,10 +330,12 @@ def resync_organization(org_id: int) -> Response:
     providers from Keycloak, in a job, and reconcile every membership."""
     org = _organization(org_id)
     if not org.keycloak_id:
-        flash(f"{org.name} is not linked to Keycloak; link it first.", "info")
+        flash(_("%(name)s is not linked to Keycloak; link it first.", name=org.name), "info")
         return _detail(org.id)
     return _start_org_job(
-        org, JobKind.KEYCLOAK_RESYNC_ORGANIZATION, f"Re-syncing {org.name}'s members from Keycloak"
+        org,
+        JobKind.KEYCLOAK_RESYNC_ORGANIZATION,
+        _("Re-syncing %(name)s's members from Keycloak", name=org.name),
     )
 
 
@@ -320,24 +346,35 @@ def organization_link_keycloak(org_id: int) -> Rendered | Response:
     slow or down, and the job retries)."""
     org = _organization(org_id)
     form = LinkKeycloakForm()
-    heading = f"Link {org.name} to a Keycloak organization"
+    heading = _("Link %(name)s to a Keycloak organization", name=org.name)
     if org.keycloak_id:
-        flash(f"{org.name} is already linked to Keycloak ({org.keycloak_alias}).", "info")
+        flash(
+            _(
+                "%(name)s is already linked to Keycloak (%(alias)s).",
+                name=org.name,
+                alias=org.keycloak_alias,
+            ),
+            "info",
+        )
         return _detail(org.id)
     if not form.is_submitted():
         form.alias.data = service.alias_for(org)
     if not form.validate_on_submit():
         return _form_page(
-            form, heading, status=invalid_status(form), organization=org, submit="Link"
+            form, heading, status=invalid_status(form), organization=org, submit=_("Link")
         )
     job = attempt(
         form, lambda: service.request_keycloak_link(org, form.alias.data), field=form.alias
     )
     if isinstance(job, Refused):
-        return _form_page(form, heading, status=job.status, organization=org, submit="Link")
+        return _form_page(form, heading, status=job.status, organization=org, submit=_("Link"))
     flash(
-        f"Looking up {form.alias.data} in Keycloak to link it (job #{job.id}); "
-        "its state shows on this page.",
+        _(
+            "Looking up %(alias)s in Keycloak to link it (job #%(job)s); its state shows on this "
+            "page.",
+            alias=form.alias.data,
+            job=job.id,
+        ),
         "info",
     )
     return _detail(org.id)

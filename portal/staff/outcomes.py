@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.core.access import staff_required
@@ -22,7 +23,11 @@ def run_outcomes_sync(contract_id: int, run_id: int) -> Response:
         abort(404)
     job = request_outcome_sync(run)
     flash(
-        f"Syncing grades, progress and certificates of {run.course_key} from edX (job {job.id}).",
+        _(
+            "Syncing grades, progress and certificates of %(key)s from edX (job %(job)s).",
+            key=run.course_key,
+            job=job.id,
+        ),
         "success",
     )
     return redirect(url_for("staff.contract_detail", contract_id=contract_id, _anchor="outcomes"))

@@ -5,6 +5,7 @@ with the reason; staff refund one through CyberSource (``services.order_refunds`
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -26,7 +27,9 @@ __all__ = ["bp"]
 def refunds() -> str:
     return render_template(
         "staff/refunds/list.html",
-        orders=refund_service.refunds_page(requested_page(request.args)),
+        orders=refund_service.refunds_page(
+            requested_page(request.args), refund_service.REFUND_SORTING.read(request.args)
+        ),
         form=PortalForm(),
     )
 
@@ -35,7 +38,7 @@ def _confirmed() -> bool:
     form = ConfirmForm()
     if form.validate_on_submit():
         return True
-    flash("Tick the box to confirm.", "error")
+    flash(_("Tick the box to confirm."), "error")
     return False
 
 
@@ -45,7 +48,7 @@ def _confirmed() -> bool:
 def refund_mark(reference: str) -> Response:
     if _confirmed():
         order = refund_service.mark_refunded(reference)
-        flash(f"Order {order.reference} is marked refunded.", "success")
+        flash(_("Order %(reference)s is marked refunded.", reference=order.reference), "success")
     return redirect(url_for("staff.refunds"))
 
 
@@ -56,6 +59,7 @@ def refund_cybersource(reference: str) -> Response:
     """Refund the payment that granted nothing through CyberSource; the order leaves the list
     once CyberSource accepts it. The learner's access is not touched (the payment bought none)."""
     if _confirmed():
+        # The reason is recorded with the refund (and sent to CyberSource): English, as stored.
         reason = (request.form.get("reason") or "").strip() or "Paid, needs refund"
         refund = order_refunds.start_refund(
             reference,
@@ -64,9 +68,15 @@ def refund_cybersource(reference: str) -> Response:
             actor_id=int(current_user.id),
             flagged_only=True,
         )
+        amount = f"{refund.amount:.2f}"
         flash(
-            f"Refund of {refund.amount:.2f} {refund.currency} for order {reference} sent to "
-            "CyberSource; the order leaves this list when CyberSource accepts it.",
+            _(
+                "Refund of %(amount)s %(currency)s for order %(reference)s sent to CyberSource; "
+                "the order leaves this list when CyberSource accepts it.",
+                amount=amount,
+                currency=refund.currency,
+                reference=reference,
+            ),
             "info",
         )
     return redirect(url_for("staff.refunds"))
@@ -79,8 +89,11 @@ def refund_grant(reference: str) -> Response:
     if _confirmed():
         order = refund_service.grant_access(reference)
         flash(
-            f"Access granted for order {order.reference}: a staff seat and its enrollments "
-            "(edX follows in a moment).",
+            _(
+                "Access granted for order %(reference)s: a staff seat and its enrollments "
+                "(edX follows in a moment).",
+                reference=order.reference,
+            ),
             "success",
         )
     return redirect(url_for("staff.refunds"))

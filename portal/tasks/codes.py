@@ -8,8 +8,11 @@ Two payload shapes:
 * a batch (``services.codes.batch_payload``): the batch id is fixed in the payload, so the job
   counts the codes already in that batch and makes only the rest.
 
-After each chunk ``ctx.set_step("done/total")`` commits, which is what the staff page's job-status
-poller shows.
+Each chunk is committed, then reported with ``ctx.progress(done, total, "codes")``: the bar the
+staff's contract page shows while the job runs.
+
+``codes.assign_bulk`` assigns an org admin's CSV of addresses (``services.bulk_assignment``), a
+chunk of rows at a time, each committed with its outcomes and then reported as progress.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from portal.extensions import db
 from portal.jobs.errors import PermanentJobError
 from portal.jobs.kinds import JobKind
 from portal.jobs.registry import JobContext, job_handler
-from portal.models import Contract, EnrollmentCode, RedemptionType
+from portal.models import Contract, EnrollmentCode, RedemptionType, User
+from portal.services import bulk_assignment
 from portal.services import codes as code_service
 from portal.services.audit import record_event
 from portal.services.locks import lock_contract
 from portal.services.seat_codes import seat_code_plan
 
 CHUNK = 5000
+ASSIGN_CHUNK = 100  # rows of a bulk assignment per transaction (each sends its invitations)
 
 
 def _contract(contract_id: int) -> Contract:
@@ -69,7 +74,8 @@ def _seat_codes(ctx: JobContext, contract_id: int) -> None:
         n = min(CHUNK, plan.to_add)
         code_service.insert_codes(contract.id, n, batch=f"seats-{ctx.job.id}", for_seat=True)
         added += n
-        ctx.set_step(f"{plan.live + n}/{plan.target}")
+        db.session.commit()
+        ctx.progress(plan.live + n, plan.target, "codes")
     contract = _contract(contract_id)
     record_event(
         "codes.seat_codes_adjusted",
@@ -120,7 +126,8 @@ def _batch(ctx: JobContext, contract_id: int) -> None:
             expires_at=expires_at,
             discount=discount,
         )
-        ctx.set_step(f"{done + n}/{total}")
+        db.session.commit()
+        ctx.progress(done + n, total, "codes")
     code_service.record_batch_event(
         contract,
         batch,
@@ -147,3 +154,29 @@ def _discount(payload: dict[str, object]) -> code_service.Discount:
         return code_service.Discount.checked(*values)
     except DomainError as exc:
         raise PermanentJobError(f"job payload discount: {exc.message}") from None
+
+
+@job_handler(JobKind.CODES_ASSIGN_BULK)
+def assign_bulk(ctx: JobContext) -> None:
+    job_id = ctx.job.id
+    contract_id = ctx.arg("contract_id")
+    base_url = ctx.arg("base_url", str)
+    actor = db.session.get(User, ctx.arg("actor_id"))
+    if actor is None:
+        raise PermanentJobError("the admin who asked for this assignment no longer exists")
+    handled, total = bulk_assignment.counts(job_id)
+    ctx.progress(handled, total, "addresses")
+    while handled < total:
+        try:
+            n = bulk_assignment.assign_pending(
+                job_id, contract_id, actor=actor, base_url=base_url, limit=ASSIGN_CHUNK
+            )
+        except NotFound:
+            raise PermanentJobError(f"contract {contract_id} no longer exists") from None
+        except DomainError as exc:  # the contract ended or was deactivated meanwhile
+            raise PermanentJobError(exc.message) from None
+        if n == 0:
+            break
+        db.session.commit()
+        handled += n
+        ctx.progress(handled, total, "addresses")

@@ -131,9 +131,10 @@ def pull_organizations(ctx: JobContext) -> None:
     reps = _keycloak(lambda: list(client.iter_organizations()))
     ctx.set_step("reading identity providers")
     ids = [str(rep["id"]) for rep in reps if isinstance(rep.get("id"), str) and rep["id"]]
-    idps = {
-        kc_id: _keycloak(partial(client.organization_identity_providers, kc_id)) for kc_id in ids
-    }
+    idps: dict[str, list[str]] = {}
+    for kc_id in ids:  # one request each: the bar counts them
+        idps[kc_id] = _keycloak(partial(client.organization_identity_providers, kc_id))
+        ctx.progress(len(idps), len(ids), "organizations")
     ctx.set_step("updating")
     counts = upsert_from_keycloak(reps, idps)
     record_event(

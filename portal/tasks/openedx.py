@@ -43,6 +43,23 @@ def _mark_run_failed(job: BackgroundJob, message: str) -> None:
         run.edx_error = message
 
 
+# The steps of a run's creation in edX, for its progress bar ("3 of 6 steps").
+CLONE_STAGES = (
+    "checking source",
+    "checking destination",
+    "cloning",
+    "verifying",
+    "configuring",
+    "creating modes",
+)
+
+
+def _stage(ctx: JobContext, name: str) -> None:
+    """Name the step starting (committing what is done) and count the steps done before it."""
+    ctx.set_step(name)
+    ctx.progress(CLONE_STAGES.index(name), len(CLONE_STAGES), "steps")
+
+
 @job_handler(JobKind.OPENEDX_CREATE_CONTRACT_RUN, on_failure=_mark_run_failed)
 def create_contract_run(ctx: JobContext) -> None:
     run = db.session.get(CourseRun, ctx.arg("course_run_id"))
@@ -52,28 +69,28 @@ def create_contract_run(ctx: JobContext) -> None:
     key = run.course_key
     client = edx_client()
 
-    ctx.set_step("checking source")
+    _stage(ctx, "checking source")
     if _edx(lambda: client.get_course_run(source_key)) is None:
         raise PermanentJobError(
             f"The source run {source_key} is missing in edX, so {key} cannot be cloned. Create it in "
             "Studio (or flag another source run), then retry."
         )
 
-    ctx.set_step("checking destination")
+    _stage(ctx, "checking destination")
     destination = _edx(lambda: client.get_course_run(key))
     if destination is None:
         run.edx_state = EdxRunState.CLONING
         run.edx_error = None
-        ctx.set_step("cloning")
+        _stage(ctx, "cloning")
         _clone(client, source_key, key)
 
-    ctx.set_step("verifying")
+    _stage(ctx, "verifying")
     destination = _edx(lambda: client.get_course_run(key))
     if destination is None:
         raise TransientJobError(f"edX does not show {key} yet after the clone")
 
     run.edx_state = EdxRunState.CONFIGURING
-    ctx.set_step("configuring")
+    _stage(ctx, "configuring")
     _edx(
         lambda: client.update_course_run(
             key,
@@ -87,11 +104,13 @@ def create_contract_run(ctx: JobContext) -> None:
         )
     )
 
-    ctx.set_step("creating modes")
+    _stage(ctx, "creating modes")
     _ensure_modes(client, key, [str(m) for m in run.enrollment_modes or []])
 
     run.edx_state = EdxRunState.READY
     run.edx_error = None
+    db.session.commit()
+    ctx.progress(len(CLONE_STAGES), len(CLONE_STAGES), "steps")
     record_event(
         "course_run.ready_in_edx",
         "course_run",

@@ -1,5 +1,6 @@
 """The outcome sync of one contract run: grades, then progress, then certificates, read from edX
-page by page and written as they come (one page in memory; each page committed), then the run's
+page by page and written as they come (one page in memory; each page committed and counted on the
+job's progress: edX gives no total up front, so the bar counts what was read so far), then the run's
 totals. Safe to rerun: unchanged rows are not written, so a second run reports 0 updated."""
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _sync(ctx: JobContext, run_id: int, key: str, *, recheck: bool) -> dict[str,
         counts["unknown"] += sum(1 for g in page if g.username not in known)
         counts["updated"] += outcome_store.record_grades(run_id, page, known)
         ctx.set_step(f"grades: page {number}, {counts['grades']:,} read")
+        ctx.progress(counts["grades"], None, "grades read")
 
     pages = course_progress_pages(client, key)
     counts["progress"] = None if pages is None else 0
@@ -64,6 +66,7 @@ def _sync(ctx: JobContext, run_id: int, key: str, *, recheck: bool) -> dict[str,
         counts["progress"] += len(rows)
         counts["updated"] += outcome_store.record_progress(run_id, progress)
         ctx.set_step(f"progress: page {number}, {counts['progress']:,} read")
+        ctx.progress(counts["progress"], None, "progress rows read")
 
     counts["certificates_checked"] = 0
     after = 0
@@ -75,4 +78,5 @@ def _sync(ctx: JobContext, run_id: int, key: str, *, recheck: bool) -> dict[str,
         counts["certificates_checked"] += len(batch)
         after = batch[-1][0]
         ctx.set_step(f"certificates: {counts['certificates_checked']:,} checked")
+        ctx.progress(counts["certificates_checked"], None, "certificates checked")
     return counts

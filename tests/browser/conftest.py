@@ -11,10 +11,16 @@ The portal runs its jobs inline, after the commit of the request that records th
 mode), against the emulators' live ports. ``World.job_worker()`` adds what ``flask --app portal
 worker`` does in that mode: a loop that runs jobs whose retry time has come.
 
+Every journey runs in each of the portal's languages (the ``locale`` fixture: test ids end in
+``[en]`` and ``[fr]``, marked ``in_en`` and ``in_fr`` for ``pytest -m in_fr``): the browser asks
+for that language in ``Accept-Language``, and the test reads the words it expects through
+``tests.support.i18n.tr``, which fails on a message the French catalog lacks. The emulators' own
+pages (Keycloak's sign-in, the payment page, edX's certificate) stay English.
+
 Each journey ends with ``Journey.finish()``: a full-page screenshot of the final page in
-``test-artifacts/screenshots/<test name>.png``, then the checks that the browser saw no console
-error, no uncaught script error, no 5xx answer and no request leaving this machine. A failing
-journey also leaves ``<test name>-failure.png`` there.
+``test-artifacts/screenshots/<test name>.png`` (``<test name>-fr.png`` in French), then the checks
+that the browser saw no console error, no uncaught script error, no 5xx answer and no request
+leaving this machine. A failing journey also leaves ``<test name>-failure.png`` there.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from sqlalchemy import select
 
 from tests.conftest import ROOT
 from tests.support.emulators import realm_for
+from tests.support.i18n import DEFAULT_LOCALE, LANGUAGES, tr, use_language
 from tests.support.live_server import DeferredApp, live_server
 
 CHROMIUM_PATHS = (shutil.which("chromium"), "/usr/bin/chromium")
@@ -56,6 +63,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 15_000  # every wait in a journey: navigation, locator actions and expect()
 PASSWORD = "demo"  # every account of the emulator's demo realm
+BROWSER_LOCALES = {"en": "en-GB", "fr": "fr-FR"}  # navigator.language and Accept-Language
 
 
 # ----------------------------------------------------------------------------- failure screenshots
@@ -200,7 +208,8 @@ class Journey:
     page: Page
     context: BrowserContext
     world: World
-    name: str
+    name: str  # of the test, for its screenshots: the test's id, "-fr" added in French
+    locale: str = DEFAULT_LOCALE
     console_errors: list[tuple[str, str]] = field(default_factory=list)  # (url, text)
     expected_refusals: set[tuple[str, int]] = field(default_factory=set)
     server_errors: list[str] = field(default_factory=list)
@@ -275,7 +284,7 @@ class Journey:
         password page, or (for a domain with its own identity provider) the Continue page."""
         page = self.page
         page.goto("/")
-        page.get_by_role("banner").get_by_role("link", name="Sign in").click()
+        page.get_by_role("banner").get_by_role("link", name=tr("Sign in")).click()
         expect(page.locator("#kc-page-title")).to_have_text("Sign in to your account")
         page.get_by_label("Username or email").fill(email)
         page.locator("#kc-login").click()
@@ -289,26 +298,54 @@ class Journey:
             expect(page.locator("#kc-attempted-username")).to_have_text(email)
             page.get_by_label("Password").fill(PASSWORD)
             page.locator("#kc-login").click()
-        expect(page.locator(".flash-success")).to_have_text(f"Signed in as {name}.")
+        expect(page.locator(".flash-success")).to_have_text(tr("Signed in as %(name)s.", name=name))
         expect(page.locator(".account .who")).to_have_text(name)
 
     def sign_out(self) -> None:
         page = self.page
-        page.get_by_role("button", name="Sign out").click()
-        expect(page.locator(".flash-info")).to_have_text("You are signed out.")
-        expect(page.get_by_role("banner").get_by_role("link", name="Sign in")).to_be_visible()
+        page.get_by_role("button", name=tr("Sign out")).click()
+        expect(page.locator(".flash-info")).to_have_text(tr("You are signed out."))
+        expect(page.get_by_role("banner").get_by_role("link", name=tr("Sign in"))).to_be_visible()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for language in LANGUAGES:
+        config.addinivalue_line("markers", f"in_{language}: a browser test run in {language}")
+
+
+@pytest.fixture(
+    params=[pytest.param(lang, marks=getattr(pytest.mark, f"in_{lang}")) for lang in LANGUAGES]
+)
+def locale(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The language the test reads the portal in (``tr`` speaks it for the test's duration)."""
+    with use_language(request.param):
+        yield request.param
+
+
+def screenshot_name(node: pytest.Item, locale: str) -> str:
+    """The test's name without its language, then "-fr" in French: English screenshots keep the
+    names they had before the suite spoke two languages."""
+    callspec = getattr(node, "callspec", None)
+    others = [str(v) for k, v in callspec.params.items() if k != "locale"] if callspec else []
+    name = node.originalname + (f"[{'-'.join(others)}]" if others else "")  # type: ignore[attr-defined]
+    return name if locale == DEFAULT_LOCALE else f"{name}-{locale}"
 
 
 @pytest.fixture
-def journey(chromium: Browser, world: World, request: pytest.FixtureRequest) -> Iterator[Journey]:
+def journey(
+    chromium: Browser, world: World, locale: str, request: pytest.FixtureRequest
+) -> Iterator[Journey]:
     expect.set_options(timeout=TIMEOUT_MS)
     context = chromium.new_context(
-        base_url=world.portal_url, viewport={"width": 1280, "height": 900}, locale="en-GB"
+        base_url=world.portal_url,
+        viewport={"width": 1280, "height": 900},
+        locale=BROWSER_LOCALES[locale],
     )
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     page = context.new_page()
-    journey = Journey(page=page, context=context, world=world, name=request.node.name)
+    name = screenshot_name(request.node, locale)
+    journey = Journey(page=page, context=context, world=world, name=name, locale=locale)
     (SCREENSHOTS / f"{journey.name}-failure.png").unlink(missing_ok=True)  # from an earlier run
     context.route(lambda url: not _is_loopback(url), journey.guard)
     context.on("console", journey.on_console)

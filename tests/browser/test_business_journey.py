@@ -8,8 +8,6 @@ Every page is photographed at 1280 px and 390 px in test-artifacts/screenshots (
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -18,6 +16,7 @@ from portal.models import Contract, Notice, NoticeKind, OutboxMessage
 from portal.services.scheduling import fire_due
 from tests.browser.conftest import CHROMIUM, SKIP_REASON, Journey, World, fresh
 from tests.browser.test_outcomes_journey import at_phone_width
+from tests.support.i18n import tr
 
 if CHROMIUM is None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -50,30 +49,31 @@ def test_an_org_admin_reads_the_notices_and_subscribes_to_a_report(
     assert message.sent_at is not None and message.body_text.strip() and message.body_html
 
     journey.sign_in("admin@acme.example", "Grace Hopper", via_idp=True)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My organizations").click()
+    main_nav = page.get_by_role("navigation", name=tr("Main"))
+    main_nav.get_by_role("link", name=tr("My organizations")).click()
     page.get_by_role("link", name="Acme Corporation").click()
-    page.get_by_role("navigation", name="Acme Corporation").get_by_role(
-        "link", name="Notices"
-    ).click()
-    expect(page.get_by_role("heading", name="Notices", level=1)).to_be_visible()
+    org_nav = page.get_by_role("navigation", name="Acme Corporation")
+    org_nav.get_by_role("link", name=tr("Notices")).click()
+    expect(page.get_by_role("heading", name=tr("Notices"), level=1)).to_be_visible()
     sent = page.locator("table").last
     expect(sent).to_contain_text(message.subject)
     journey.screenshot("-notices")
     at_phone_width(journey, "-notices-390")
 
-    page.get_by_role("navigation", name="Acme Corporation").get_by_role(
-        "link", name="Reports"
-    ).click()
-    expect(page.get_by_role("heading", name="Scheduled reports")).to_be_visible()
-    page.get_by_label("Weekly").check()
-    page.get_by_role("button", name="Subscribe").click()
-    expect(page.locator(".flash-success")).to_contain_text("Subscribed: your first weekly report")
+    org_nav.get_by_role("link", name=tr("Reports")).click()
+    expect(page.get_by_role("heading", name=tr("Scheduled reports"))).to_be_visible()
+    page.get_by_label(tr("Weekly, on Mondays: the previous week's numbers")).check()
+    page.get_by_role("button", name=tr("Subscribe")).click()
+    expect(page.locator(".flash-success")).to_have_text(
+        tr("Subscribed: your first weekly report comes with the next daily run.")
+    )
     expect(page.locator("[data-subscription]")).to_have_attribute("data-subscription", "weekly")
     journey.screenshot("-reports")
     at_phone_width(journey, "-reports-390")
 
     # The demo outbox lists the notice; the message shows its text part and its HTML part.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Outbox").click()
+    # (The email is in its reader's language: Grace's, English, when the scheduler wrote it.)
+    main_nav.get_by_role("link", name=tr("Outbox")).click()
     page.get_by_role("link", name=message.subject).first.click()
     expect(page.get_by_role("heading", name=message.subject)).to_be_visible()
     expect(page.locator("pre").first).to_contain_text("Acme Leadership Circle")
@@ -98,22 +98,24 @@ def test_staff_renew_a_contract_through_its_preview_and_find_orders(
     assert old is not None
     journey.sign_in("staff@portal.example", "Margaret Hamilton")
     page.goto(f"/staff/contracts/{old.id}")
-    page.get_by_role("link", name=re.compile("^Renew")).click()
-    expect(page.get_by_role("heading", name=f"Renew {old.name}")).to_be_visible()
-    page.get_by_role("button", name="Preview the renewal").click()
-    expect(page.get_by_role("button", name="Create the renewal")).to_be_visible()
+    page.get_by_role("link", name=tr("Renew…"), exact=True).click()
+    expect(page.get_by_role("heading", name=tr("Renew %(name)s", name=old.name))).to_be_visible()
+    page.get_by_role("button", name=tr("Preview the renewal")).click()
+    expect(page.get_by_role("button", name=tr("Create the renewal"))).to_be_visible()
     expect(page.locator("[data-proposal]")).to_be_visible()
     journey.screenshot("-renewal-preview")
     at_phone_width(journey, "-renewal-preview-390")
-    page.get_by_role("button", name="Create the renewal").click()
+    page.get_by_role("button", name=tr("Create the renewal")).click()
     expect(page.locator(".flash-success")).to_be_visible()
     expect(page.locator("[data-renewed-from]")).to_have_text(old.name)
     renewal = fresh().scalar(select(Contract).where(Contract.renewed_from_id == old.id))
     assert renewal is not None and renewal.organization_id == old.organization_id
     journey.screenshot("-renewed-contract")
 
-    page.get_by_role("navigation", name="Staff").get_by_role("link", name="Orders").click()
-    expect(page.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    staff_nav = page.get_by_role("navigation", name=tr("Staff"))
+    staff_nav.get_by_role("link", name=tr("Orders")).click()
+    expect(page.get_by_role("heading", name=tr("Orders"), level=1)).to_be_visible()
+
     journey.screenshot("-orders")
     at_phone_width(journey, "-orders-390")
     journey.finish()

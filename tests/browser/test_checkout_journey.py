@@ -24,6 +24,7 @@ from portal.models import (
     User,
 )
 from tests.browser.conftest import CHROMIUM, SKIP_REASON, Journey, World, fresh, unused_code
+from tests.support.i18n import tr
 
 if CHROMIUM is None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -34,29 +35,34 @@ def test_learner_buys_a_paid_contract(journey: Journey, world: World) -> None:
     code = unused_code("globex-certificate")
 
     journey.sign_in("learner@globex.example", "Alan Turing")
-    page.get_by_role("link", name="Enter a code", exact=True).click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Redeem code").click()
-    expect(page.locator(".flash-success")).to_contain_text(
-        "you now have access to Globex Professional Certificate from Globex University"
+    page.get_by_role("link", name=tr("Enter a code"), exact=True).click()
+    page.get_by_label(tr("Code")).fill(code)
+    page.get_by_role("button", name=tr("Redeem code")).click()
+    expect(page.locator(".flash-success")).to_have_text(
+        tr(
+            "Code accepted: you now have access to %(contract)s from %(organization)s. "
+            "Its courses are below.",
+            contract="Globex Professional Certificate",
+            organization="Globex University",
+        )
     )
     card = page.locator("article.contract", has_text="Globex Professional Certificate")
     expect(card.locator(".contract-head")).to_contain_text(
-        "149.00 USD per learner, once for all its courses"
+        tr("%(price)s USD per learner, once for all its courses", price="149.00")
     )
-    card.locator("li.run", has_text="Data Ethics").get_by_role("button", name="Enroll").click()
+    card.locator("li.run", has_text="Data Ethics").get_by_role("button", name=tr("Enroll")).click()
 
     # The portal's checkout page.
     expect(page).to_have_url(re.compile(rf"^{re.escape(world.portal_url)}/checkout/[^/]+$"))
-    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    expect(page.get_by_role("heading", name=tr("Checkout"))).to_be_visible()
     expect(page.locator(".checkout")).to_contain_text("Globex Professional Certificate")
     expect(page.locator(".checkout-lines tbody tr")).to_have_count(1)
     expect(page.locator(".checkout-lines tbody")).to_contain_text("Data Ethics")
     expect(page.locator(".checkout-lines tfoot")).to_contain_text("149.00 USD")
     reference = page.url.rsplit("/", 1)[1]
-    page.get_by_role("button", name="Pay with card").click()
+    page.get_by_role("button", name=tr("Pay with card")).click()
 
-    # The hosted payment page (the emulator, on its own origin).
+    # The hosted payment page (the emulator, on its own origin, in English whatever the portal).
     expect(page).to_have_url(f"{world.pay_url}/pay")
     expect(page.get_by_role("heading", name="Payment details")).to_be_visible()
     expect(page.locator(".sa-summary")).to_contain_text(reference)
@@ -66,19 +72,27 @@ def test_learner_buys_a_paid_contract(journey: Journey, world: World) -> None:
     # Its return page posts the signed result back by script; the portal shows the outcome.
     expect(page).to_have_url(f"{world.portal_url}/checkout/{reference}/result")
     status = page.get_by_role("status")
-    expect(status.get_by_role("heading")).to_have_text("Payment approved: you're enrolled")
-    expect(status).to_contain_text("Your payment of 149.00 USD was approved")
+    expect(status.get_by_role("heading")).to_have_text(tr("Payment approved: you're enrolled"))
+    expect(status).to_contain_text(
+        tr(
+            "Your payment of %(total)s %(currency)s was approved and you're enrolled. We are "
+            "setting up your courses in edX; they show as enrolled in a moment.",
+            total="149.00",
+            currency="USD",
+        )
+    )
     journey.screenshot("-payment-result")
-    status.get_by_role("link", name="Go to My learning").click()
+    status.get_by_role("link", name=tr("Go to My learning")).click()
 
-    expect(page.get_by_role("heading", name="My learning")).to_be_visible()
-    expect(page.get_by_role("heading", name="Waiting for payment")).to_have_count(0)
+    expect(page.get_by_role("heading", name=tr("My learning"))).to_be_visible()
+    expect(page.get_by_role("heading", name=tr("Waiting for payment"))).to_have_count(0)
     expect(card.locator("li.run", has_text="Data Ethics").locator(".badge")).to_have_text(
-        "Enrolled"
+        tr("Enrolled")
     )
     expect(page.locator("table tbody tr", has_text="Data Ethics").locator(".badge")).to_have_text(
-        "Enrolled"
+        tr("Enrolled")
     )
+
     journey.finish()
 
     session = fresh()

@@ -24,6 +24,7 @@ from portal.models import (
     User,
 )
 from tests.browser.conftest import CHROMIUM, SKIP_REASON, Journey, World, fresh, unused_code
+from tests.support.i18n import text_of, tr
 
 if CHROMIUM is None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -76,36 +77,65 @@ def dashed(code: str) -> str:
     return "-".join(low[i : i + 4] for i in range(0, len(low), 4))
 
 
+def accepted(contract: str, organization: str) -> str:
+    return tr(
+        "Code accepted: you now have access to %(contract)s from %(organization)s. "
+        "Its courses are below.",
+        contract=contract,
+        organization=organization,
+    )
+
+
+def enrolled_in(*titles: str) -> str:
+    """The flash of an enrollment, its courses in the order they were enrolled."""
+    return tr(
+        "Enrolled in %(courses)s. We are setting it up in edX; it shows as enrolled in a moment.",
+        courses=", ".join(titles),
+    )
+
+
+def redeem(journey: Journey, code: str) -> None:
+    """From My learning, through the Enter a code page, the code submitted."""
+    page = journey.page
+    page.get_by_role("link", name=tr("Enter a code"), exact=True).click()
+    page.get_by_label(tr("Code")).fill(code)
+    page.get_by_role("button", name=tr("Redeem code")).click()
+
+
 def test_learner_signs_in_redeems_a_code_and_enrolls(journey: Journey, world: World) -> None:
     page = journey.page
     code = unused_code("globex-open-seats")
 
     journey.sign_in("learner@globex.example", "Alan Turing")
-    expect(page.get_by_role("heading", name="My learning")).to_be_visible()
-    expect(page.get_by_text("You don't belong to any organization yet.")).to_be_visible()
+    expect(page.get_by_role("heading", name=tr("My learning"))).to_be_visible()
+    no_organization = text_of(
+        tr(
+            "You don't belong to any organization yet. Sign in with your organization's "
+            'account or <a href="%(url)s">enter a code</a>.',
+            url="/learner/redeem",
+        )
+    )
+    expect(page.get_by_text(no_organization)).to_be_visible()
 
-    page.get_by_role("link", name="Enter a code", exact=True).click()
-    expect(page.get_by_role("heading", name="Enter a code")).to_be_visible()
-    page.get_by_label("Code").fill(dashed(code))
-    page.get_by_role("button", name="Redeem code").click()
+    page.get_by_role("link", name=tr("Enter a code"), exact=True).click()
+    expect(page.get_by_role("heading", name=tr("Enter a code"))).to_be_visible()
+    page.get_by_label(tr("Code")).fill(dashed(code))
+    page.get_by_role("button", name=tr("Redeem code")).click()
 
     expect(page.locator(".flash-success")).to_have_text(
-        "Code accepted: you now have access to Globex Open Seats from Globex University. "
-        "Its courses are below."
+        accepted("Globex Open Seats", "Globex University")
     )
-    expect(page.locator(".orgs")).to_contain_text("Globex University (joined with a code)")
+    expect(page.locator(".orgs")).to_contain_text(f"Globex University {tr('(joined with a code)')}")
     card = page.locator("article.contract", has_text="Globex Open Seats")
-    expect(card).to_contain_text("Welcome to Globex Open Seats!")
+    expect(card).to_contain_text("Welcome to Globex Open Seats!")  # the contract's own words
     expect(card.locator("li.run")).to_have_count(2)  # Foundations of Data Science, Python
     run_row = card.locator("li.run", has_text="Foundations of Data Science")
-    run_row.get_by_role("button", name="Enroll").click()
+    run_row.get_by_role("button", name=tr("Enroll")).click()
 
-    expect(page.locator(".flash-success")).to_contain_text(
-        "Enrolled in Foundations of Data Science."
-    )
-    expect(run_row.locator(".badge")).to_have_text("Enrolled")
+    expect(page.locator(".flash-success")).to_have_text(enrolled_in("Foundations of Data Science"))
+    expect(run_row.locator(".badge")).to_have_text(tr("Enrolled"))
     mine = page.locator("table tbody tr", has_text="Foundations of Data Science")
-    expect(mine.locator(".badge")).to_have_text("Enrolled")
+    expect(mine.locator(".badge")).to_have_text(tr("Enrolled"))
     run = fresh().scalar(
         select(CourseRun).where(
             CourseRun.contract_id == contract("globex-open-seats").id,
@@ -113,7 +143,7 @@ def test_learner_signs_in_redeems_a_code_and_enrolls(journey: Journey, world: Wo
         )
     )
     assert run is not None
-    expect(mine.get_by_role("link", name="Go to course")).to_have_attribute(
+    expect(mine.get_by_role("link", name=tr("Go to course"))).to_have_attribute(
         "href", f"{world.edx_url}/courses/{run.course_key}/course/"
     )
     journey.finish()
@@ -147,22 +177,42 @@ def test_sso_learner_enrolls_in_the_auto_contract(journey: Journey, world: World
     journey.sign_in("learner@acme.example", "Ada Lovelace", via_idp=True)
     orgs = page.locator(".orgs")
     expect(orgs).to_contain_text("Acme Corporation")
-    expect(orgs).not_to_contain_text("joined with a code")
+    expect(orgs).not_to_contain_text(tr("(joined with a code)"))
     card = page.locator("article.contract", has_text="Acme Data Academy")
-    expect(card).to_contain_text("Welcome to Acme Data Academy!")
+    expect(card).to_contain_text("Welcome to Acme Data Academy!")  # the contract's own words
     expect(card.locator("li.run")).to_have_count(3)
     # The managed contract needs a code as well as the sign-in: not offered yet.
     expect(page.locator("article.contract", has_text="Acme Leadership Circle")).to_have_count(0)
 
-    card.get_by_role("button", name="Enroll in the whole program").click()
+    card.get_by_role("button", name=tr("Enroll in the whole program")).click()
 
-    expect(page.locator(".flash-success")).to_contain_text("Enrolled in ")
-    for title in ("Foundations of Data Science", "Python for Analysts", "Data Ethics"):
-        expect(page.locator(".flash-success")).to_contain_text(title)
-        expect(card.locator("li.run", has_text=title).locator(".badge")).to_have_text("Enrolled")
+    titles = ("Foundations of Data Science", "Python for Analysts", "Data Ethics")
+    expect(page.locator(".flash-success")).to_have_text(enrolled_in(*titles))
+    for title in titles:
+        expect(card.locator("li.run", has_text=title).locator(".badge")).to_have_text(
+            tr("Enrolled")
+        )
         mine = page.locator("table tbody tr", has_text=title)
-        expect(mine.locator(".badge")).to_have_text("Enrolled")
-        expect(mine.get_by_role("link", name="Go to course")).to_be_visible()
+        expect(mine.locator(".badge")).to_have_text(tr("Enrolled"))
+        expect(mine.get_by_role("link", name=tr("Go to course"))).to_be_visible()
+    # Every course of the program is enrolled: the button gives way to what is so.
+    expect(card.get_by_role("button", name=tr("Enroll in the whole program"))).to_have_count(0)
+    expect(card.locator("[data-program-done]")).to_contain_text(tr("Enrolled in every course"))
+    # Unenrolling asks first: the button is behind "Unenroll…" (a <details>, no script).
+    first = page.locator("table tbody tr", has_text="Data Ethics")
+    confirm = first.get_by_role("button", name=tr("Yes, unenroll"))
+    expect(confirm).to_be_hidden()
+    first.get_by_text(tr("Unenroll…")).click()
+    expect(confirm).to_be_visible()
+    expect(first).to_contain_text(
+        text_of(
+            tr(
+                "Unenroll from <strong>%(title)s</strong>? You lose access to the course in "
+                "edX until you enroll again.",
+                title="Data Ethics",
+            )
+        )
+    )
     journey.finish()
 
     ada = "learner@acme.example"
@@ -188,36 +238,38 @@ def test_managed_contract_refuses_without_sso_and_accepts_with_it(
 
     # Alan signs in with a password, not through Acme's identity provider.
     journey.sign_in("learner@globex.example", "Alan Turing")
-    page.get_by_role("link", name="Enter a code", exact=True).click()
-    page.get_by_label("Code").fill(code)
+    page.get_by_role("link", name=tr("Enter a code"), exact=True).click()
+    page.get_by_label(tr("Code")).fill(code)
     with page.expect_response(f"{world.portal_url}/learner/redeem") as answer:
-        page.get_by_role("button", name="Redeem code").click()
+        page.get_by_role("button", name=tr("Redeem code")).click()
+
     journey.refused(answer.value, 403)
     expect(page.get_by_role("alert")).to_have_text(
-        "Acme Leadership Circle is for Acme Corporation members who sign in with Acme "
-        "Corporation's own account. Sign out, then sign in through Acme Corporation's single "
-        "sign-on (not with a password) and enter the code again."
+        tr(
+            "%(contract)s is for %(organization)s members who sign in with %(organization)s's "
+            "own account. Sign out, then sign in through %(organization)s's single sign-on (not "
+            "with a password) and enter the code again.",
+            contract="Acme Leadership Circle",
+            organization="Acme Corporation",
+        )
     )
-    expect(page.get_by_label("Code")).to_have_value(code)
+    expect(page.get_by_label(tr("Code"))).to_have_value(code)
     journey.screenshot("-refused")
     journey.sign_out()
 
     # Ada signs in through Acme's identity provider: the same code works.
     journey.sign_in("learner@acme.example", "Ada Lovelace", via_idp=True)
-    page.get_by_role("link", name="Enter a code", exact=True).click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Redeem code").click()
+    redeem(journey, code)
     expect(page.locator(".flash-success")).to_have_text(
-        "Code accepted: you now have access to Acme Leadership Circle from Acme Corporation. "
-        "Its courses are below."
+        accepted("Acme Leadership Circle", "Acme Corporation")
     )
     card = page.locator("article.contract", has_text="Acme Leadership Circle")
     run_row = card.locator("li.run", has_text="Leading Teams")
-    run_row.get_by_role("button", name="Enroll").click()
-    expect(page.locator(".flash-success")).to_contain_text("Enrolled in Leading Teams.")
-    expect(run_row.locator(".badge")).to_have_text("Enrolled")
+    run_row.get_by_role("button", name=tr("Enroll")).click()
+    expect(page.locator(".flash-success")).to_have_text(enrolled_in("Leading Teams"))
+    expect(run_row.locator(".badge")).to_have_text(tr("Enrolled"))
     expect(page.locator("table tbody tr", has_text="Leading Teams").locator(".badge")).to_have_text(
-        "Enrolled"
+        tr("Enrolled")
     )
     journey.finish()
 
@@ -250,11 +302,12 @@ def test_the_redeem_confirmation_is_in_view(journey: Journey, world: World) -> N
     code = unused_code("acme-leadership")
     # Ada already has Acme Data Academy (auto): the new contract's card comes second.
     journey.sign_in("learner@acme.example", "Ada Lovelace", via_idp=True)
-    page.get_by_role("link", name="Enter a code", exact=True).click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Redeem code").click()
+    redeem(journey, code)
     expect(page.locator("article.contract", has_text="Acme Leadership Circle")).to_be_visible()
     journey.screenshot(full_page=False)  # what the learner sees
-    expect(page.locator(".flash-success")).to_contain_text("Code accepted")
+    expect(page.locator(".flash-success")).to_have_text(
+        accepted("Acme Leadership Circle", "Acme Corporation")
+    )
+
     # The page has loaded and scrolled already: the message is in view now or never.
     expect(page.locator(".flash-success")).to_be_in_viewport(timeout=2_000)

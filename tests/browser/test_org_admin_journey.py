@@ -7,8 +7,10 @@ import pytest
 from playwright.sync_api import Locator, expect
 from sqlalchemy import select
 
+from portal.core.text import group_code
 from portal.models import Contract, EnrollmentCode, OutboxMessage
 from tests.browser.conftest import CHROMIUM, SKIP_REASON, Journey, World, fresh
+from tests.support.i18n import ntr, number, text_of, tr
 
 if CHROMIUM is None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -28,8 +30,9 @@ def test_org_admin_assigns_codes_and_sees_the_chart(journey: Journey, world: Wor
     assert leadership is not None
 
     journey.sign_in("admin@acme.example", "Grace Hopper", via_idp=True)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My organizations").click()
-    expect(page.get_by_role("heading", name="My organizations")).to_be_visible()
+    main_nav = page.get_by_role("navigation", name=tr("Main"))
+    main_nav.get_by_role("link", name=tr("My organizations")).click()
+    expect(page.get_by_role("heading", name=tr("My organizations"))).to_be_visible()
     page.get_by_role("link", name="Acme Corporation").click()
 
     # The overview: the amber alert, the figures, and a chart per contract.
@@ -37,7 +40,21 @@ def test_org_admin_assigns_codes_and_sees_the_chart(journey: Journey, world: Wor
     alert = page.locator(f'[data-alert][data-contract="{leadership.id}"]')
     expect(alert).to_have_attribute("data-alert", "high")
     expect(alert).to_have_class("flash flash-warn")
-    expect(alert).to_have_text("Acme Leadership Circle is 76% used: 6 of 25 seats left.")
+    expect(alert).to_have_text(
+        text_of(
+            ntr(
+                "<strong>%(contract)s is %(percent)s%% used:</strong> %(remaining)s of %(limit)s "
+                "seat left.",
+                "<strong>%(contract)s is %(percent)s%% used:</strong> %(remaining)s of %(limit)s "
+                "seats left.",
+                25,
+                contract="Acme Leadership Circle",
+                percent=76,
+                remaining=number(6),
+                limit=number(25),
+            )
+        )
+    )
     section = page.locator(f'section.contract-usage[data-contract="{leadership.id}"]')
     expect(section.locator("[data-claimed]")).to_have_text("19")
     expect(section.locator("[data-limit]")).to_have_text("25")
@@ -46,27 +63,38 @@ def test_org_admin_assigns_codes_and_sees_the_chart(journey: Journey, world: Wor
     expect(page.locator("section.contract-usage svg.usage-chart")).to_have_count(2)
 
     # Assign one code by hand.
-    section.get_by_role("link", name="Codes").click()
-    expect(page.get_by_role("heading", name="Codes for Acme Leadership Circle")).to_be_visible()
+    section.get_by_role("link", name=tr("Codes")).click()
+    expect(
+        page.get_by_role("heading", name=tr("Codes for %(name)s", name=leadership.name))
+    ).to_be_visible()
     expect(page.locator('[data-count="assigned"]')).to_have_text("2")
-    page.get_by_label("Email address").fill("new.hire@acme.example")
-    page.get_by_role("button", name="Assign and send").click()
+    page.get_by_label(tr("Email address")).fill("new.hire@acme.example")
+    page.get_by_role("button", name=tr("Assign and send")).click()
     flash = page.locator(".flash-success")
-    expect(flash).to_contain_text(
-        "assigned to new.hire@acme.example; the invitation is on its way."
+    expect(flash).to_be_visible()
+    code = fresh().scalar(
+        select(EnrollmentCode.code).where(EnrollmentCode.assigned_email == "new.hire@acme.example")
+    )
+    assert code is not None, "no code assigned to new.hire@acme.example"
+    expect(flash).to_have_text(
+        tr(
+            "Code %(code)s assigned to %(email)s; the invitation is on its way.",
+            code=group_code(code),
+            email="new.hire@acme.example",
+        )
     )
     expect(page.locator('[data-count="assigned"]')).to_have_text("3")
     row = page.locator("table.codes-table tbody tr", has_text="new.hire@acme.example")
-    expect(row.locator(".badge")).to_have_text("assigned")
-    expect(row.get_by_role("button", name="Remind")).to_be_visible()
+    expect(row.locator(".badge")).to_have_text(tr("assigned"))
+    expect(row.get_by_role("button", name=tr("Remind"))).to_be_visible()
 
     # Assign from a CSV file: a result per row.
-    page.get_by_role("link", name="Assign from a CSV file…").click()
-    expect(page.get_by_role("heading", name="Assign codes from a CSV file")).to_be_visible()
-    page.get_by_label("CSV file of email addresses").set_input_files(
+    page.get_by_role("link", name=tr("Assign from a CSV file…")).click()
+    expect(page.get_by_role("heading", name=tr("Assign codes from a CSV file"))).to_be_visible()
+    page.get_by_label(tr("CSV file of email addresses")).set_input_files(
         files=[{"name": "team.csv", "mimeType": "text/csv", "buffer": TEAM_CSV.encode()}]
     )
-    page.get_by_role("button", name="Assign and send invitations").click()
+    page.get_by_role("button", name=tr("Assign and send invitations")).click()
     results = page.locator("table.bulk-results tbody tr")
     expect(results).to_have_count(4)
     for address, outcome, label in [
@@ -77,18 +105,19 @@ def test_org_admin_assigns_codes_and_sees_the_chart(journey: Journey, world: Wor
     ]:
         result = results.filter(has_text=address)
         expect(result).to_have_attribute("data-outcome", outcome)
-        expect(result.locator(".badge")).to_have_text(label)
+        expect(result.locator(".badge")).to_have_text(tr(label))
     expect(results.filter(has_text="analyst@acme.example").locator("code")).to_have_count(1)
 
     # The invitations, as the org admin sees them in the outbox (demo and test mode).
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Outbox").click()
+    main_nav.get_by_role("link", name=tr("Outbox")).click()
     for address in ("new.hire@acme.example", "analyst@acme.example"):
         message = page.locator("tbody tr", has_text=address)
         expect(message).to_have_count(1)
-        expect(message.locator(".badge")).to_have_text("sent")
+        expect(message.locator(".badge")).to_have_text(tr("sent"))
 
     # Back to the overview: assigning claims no seat, and the chart is still there.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My organizations").click()
+    main_nav.get_by_role("link", name=tr("My organizations")).click()
+
     page.get_by_role("link", name="Acme Corporation").click()
     expect(section.locator("[data-claimed]")).to_have_text("19")
     check_chart(section)

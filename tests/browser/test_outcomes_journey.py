@@ -45,6 +45,7 @@ from tests.browser.conftest import (
     World,
     fresh,
 )
+from tests.support.i18n import day, moment, ntr, number, ptr, tr
 from tests.support.waiting import wait_for
 
 if CHROMIUM is None:
@@ -287,7 +288,39 @@ def at_desktop_width(journey: Journey, suffix: str) -> Path:
     return journey.screenshot(suffix)
 
 
+def percent(value: int) -> str:
+    return tr("%(num)s%%", num=value)
+
+
+def enrollments(count: int) -> str:
+    return ntr("%(num)s enrollment", "%(num)s enrollments", count)
+
+
+def status(words: str) -> str:
+    """An outcome status badge's words ("Passed": one learner's, not the column of counts)."""
+    return ptr("outcome status", words)
+
+
+def sync_counts(counts: dict[str, Any]) -> str:
+    """The staff page's line of what a run's outcome sync read (``OutcomeSync.counts``)."""
+    progress = counts.get("progress")
+    return tr(
+        "%(grades)s, %(changed)s changed, %(unknown)s not in the portal, %(progress)s, "
+        "%(certificates)s checked",
+        grades=ntr("%(num)s grade", "%(num)s grades", counts.get("grades", 0)),
+        changed=number(counts.get("updated", 0)),
+        unknown=number(counts.get("unknown", 0)),
+        progress=tr("no progress offered")
+        if progress is None
+        else tr("%(num)s progress", num=number(progress)),
+        certificates=ntr(
+            "%(num)s certificate", "%(num)s certificates", counts.get("certificates_checked", 0)
+        ),
+    )
+
+
 def emails_in_order(rows: Locator) -> list[str]:
+
     return [
         re.search(r"\S+@\S+", text).group(0)  # type: ignore[union-attr]
         for text in rows.locator("td:first-child").all_inner_texts()
@@ -311,32 +344,61 @@ def test_org_admin_reads_the_completion_chart(journey: Journey, world: World) ->
     }
 
     journey.sign_in("admin@acme.example", "Grace Hopper", via_idp=True)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My organizations").click()
+    main_nav = page.get_by_role("navigation", name=tr("Main"))
+    main_nav.get_by_role("link", name=tr("My organizations")).click()
     page.get_by_role("link", name="Acme Corporation").click()
     expect(page.get_by_role("heading", name="Acme Corporation", level=1)).to_be_visible()
 
     # The contract's Learning outcomes: the figures of the sync, and the completion chart.
     usage = page.locator(f'section.contract-usage[data-contract="{leadership.id}"]')
-    expect(usage.get_by_role("heading", name="Learning outcomes")).to_be_visible()
+    expect(usage.get_by_role("heading", name=tr("Learning outcomes"))).to_be_visible()
     outcomes = usage.locator(f'[data-outcomes="{leadership.id}"]')
-    expect(outcomes.locator("[data-completion-rate]")).to_have_text("50%")
+    expect(outcomes.locator("[data-completion-rate]")).to_have_text(percent(50))
     expect(outcomes.locator("[data-passed]")).to_have_text("3")
     expect(outcomes.locator("[data-certificates]")).to_have_text("2")
-    expect(outcomes.locator("[data-average-progress]")).to_have_text("63%")
-    expect(outcomes).to_contain_text("6 enrollments, 5 started.")
+    expect(outcomes.locator("[data-average-progress]")).to_have_text(percent(63))
+    assert synced.last_success_at is not None
+    expect(outcomes).to_contain_text(
+        ntr(
+            "From edX, as of %(day)s UTC: %(enrollments)s, %(started)s started.",
+            "From edX, as of %(day)s UTC: %(enrollments)s, %(started)s started.",
+            5,
+            day=moment(synced.last_success_at, "dd MMM y HH:mm"),
+            enrollments=enrollments(6),
+            started=number(5),
+        )
+    )
     chart = outcomes.locator("svg.usage-chart")
     expect(chart).to_be_visible()
     expect(chart).to_have_attribute("role", "img")
-    summary = "3 of 6 enrollments completed; 3 in the last 60 days."
+    completed = ntr(
+        "%(total)s of %(num)s enrollment completed",
+        "%(total)s of %(num)s enrollments completed",
+        6,
+        total=number(3),
+    )
+    summary = ntr(
+        "%(completed)s; %(recent)s in the last %(num)s day.",
+        "%(completed)s; %(recent)s in the last %(num)s days.",
+        60,
+        completed=completed,
+        recent=number(3),
+    )
     expect(chart.locator("title").first).to_have_text(summary)
     expect(outcomes.locator("figcaption")).to_have_text(summary)
-    expect(chart.locator(".chart-limit-label")).to_have_text("6 enrollments")
+    expect(chart.locator(".chart-limit-label")).to_have_text(enrollments(6))
     expect(chart.locator("polyline.chart-line")).to_have_count(1)
     bars = chart.locator("rect.chart-bar")
     expect(bars).to_have_count(3)  # the two certificates' days, and today's pass
-    for days_ago in (12, 5, 0):
-        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days_ago)
-        expect(bars.locator("title", has_text=f"{day:%d %b}: 1 completed")).to_have_count(1)
+    for so_far, days_ago in enumerate((12, 5, 0), start=1):
+        when = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days_ago)
+        bar_title = tr(
+            "%(day)s: %(completed)s completed, %(total)s so far",
+            day=day(when, "dd MMM"),
+            completed=number(1),
+            total=number(so_far),
+        )
+        expect(bars.locator("title", has_text=bar_title)).to_have_count(1)
     # The other contract has not been synced: it says when its outcomes will come.
     academy = contract("acme-data-academy")
     expect(page.locator(f'[data-outcomes="{academy.id}"] [data-outcomes-pending]')).to_be_visible()
@@ -346,31 +408,31 @@ def test_org_admin_reads_the_completion_chart(journey: Journey, world: World) ->
     at_phone_width(journey, "-outcomes-section-390", section=outcomes)
 
     # The contract's learners: the outcome columns.
-    usage.get_by_role("link", name="Learners").click()
-    expect(page.get_by_role("heading", name="Learners", level=1)).to_be_visible()
+    usage.get_by_role("link", name=tr("Learners")).click()
+    expect(page.get_by_role("heading", name=tr("Learners"), level=1)).to_be_visible()
     table = page.locator("table.learners-table")
     rows = table.locator("tbody tr")
     expect(page.locator("[data-total]")).to_have_attribute("data-total", "19")
     farah = rows.filter(has_text="colleague06@acme.example")
-    expect(farah.locator("[data-outcome]")).to_have_text("Not started")
+    expect(farah.locator("[data-outcome]")).to_have_text(status("Not started"))
     expect(rows.filter(has_text="colleague08@acme.example").locator("[data-grade]")).to_have_text(
         "—"
     )
 
     # Filter by Passed (the select and the Show button), then sort by progress (the header).
-    page.get_by_label("Outcome").select_option(label="Passed")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_label(tr("Outcome")).select_option(label=status("Passed"))
+    page.get_by_role("button", name=tr("Show")).click()
     expect(page).to_have_url(re.compile(r"[?&]outcome=passed"))
-    expect(page.get_by_label("Outcome")).to_have_value("passed")
+    expect(page.get_by_label(tr("Outcome"))).to_have_value("passed")
     expect(rows).to_have_count(3)
     expect(page.locator("[data-total]")).to_have_attribute("data-total", "3")
     for row in rows.all():
-        expect(row.locator("[data-outcome]")).to_have_text("Passed")
+        expect(row.locator("[data-outcome]")).to_have_text(status("Passed"))
 
-    table.get_by_role("link", name="Progress").click()
+    table.get_by_role("link", name=tr("Progress")).click()
     expect(page).to_have_url(re.compile(r"[?&]sort=-progress"))
     expect(page).to_have_url(re.compile(r"[?&]outcome=passed"))  # the filter is kept
-    progress_header = table.locator("th", has_text="Progress")
+    progress_header = table.locator("th", has_text=tr("Progress"))
     expect(progress_header).to_have_attribute("aria-sort", "descending")
     expect(rows).to_have_count(3)
     assert emails_in_order(rows) == [
@@ -379,23 +441,21 @@ def test_org_admin_reads_the_completion_chart(journey: Journey, world: World) ->
         "colleague02@acme.example",  # 90%
     ]
     for email, progress, grade, certificates in [
-        ("colleague01@acme.example", "100%", "92%", "1"),
-        ("colleague07@acme.example", "95%", "84%", "0"),
-        ("colleague02@acme.example", "90%", "78%", "1"),
+        ("colleague01@acme.example", 100, percent(92), "1"),
+        ("colleague07@acme.example", 95, percent(84), "0"),
+        ("colleague02@acme.example", 90, percent(78), "1"),
     ]:
         row = rows.filter(has_text=email)
-        expect(row.locator("progress.outcome-progress")).to_have_attribute(
-            "value", progress.rstrip("%")
-        )
-        expect(row.locator(".progress-cell")).to_contain_text(progress)
-        expect(row.locator("[data-grade]")).to_have_text(grade)
+        expect(row.locator("progress.outcome-progress")).to_have_attribute("value", str(progress))
+        expect(row.locator(".progress-cell")).to_contain_text(percent(progress))
+        expect(row.locator("[data-grade]")).to_have_text(grade)  # services.outcomes.grade_text
         expect(row.locator("[data-certificates]")).to_have_text(certificates)
         expect(row.locator("a.certificate-link")).to_have_count(int(certificates))
     at_desktop_width(journey, "-learners")
     at_phone_width(journey, "-learners-390")
 
     # Once more: ascending.
-    table.get_by_role("link", name="Progress").click()
+    table.get_by_role("link", name=tr("Progress")).click()
     expect(page).to_have_url(re.compile(r"[?&]sort=progress(&|$)"))
     expect(progress_header).to_have_attribute("aria-sort", "ascending")
     assert emails_in_order(rows) == [
@@ -414,11 +474,17 @@ def test_learner_sees_a_certificate_link(journey: Journey, world: World) -> None
     # Ada enrolls herself (the portal makes her edX account and enrollment).
     journey.sign_in(ada, "Ada Lovelace", via_idp=True)
     card = page.locator("article.contract", has_text="Acme Data Academy")
-    card.locator("li.run", has_text=run.title).get_by_role("button", name="Enroll").click()
-    expect(page.locator(".flash-success")).to_contain_text(f"Enrolled in {run.title}.")
+    card.locator("li.run", has_text=run.title).get_by_role("button", name=tr("Enroll")).click()
+    expect(page.locator(".flash-success")).to_have_text(
+        tr(
+            "Enrolled in %(courses)s. We are setting it up in edX; it shows as enrolled in a "
+            "moment.",
+            courses=run.title,
+        )
+    )
     mine = page.locator("table tbody tr", has_text=run.title)
-    expect(mine.locator("[data-outcome]")).to_have_text("Not started")  # nothing synced yet
-    expect(mine.get_by_role("link", name="View certificate")).to_have_count(0)
+    expect(mine.locator("[data-outcome]")).to_have_text(status("Not started"))  # nothing synced
+    expect(mine.get_by_role("link", name=tr("View certificate"))).to_have_count(0)
 
     # She passes in edX and gets her certificate; the sync brings them to the portal.
     username = user(ada).edx_username
@@ -435,17 +501,18 @@ def test_learner_sees_a_certificate_link(journey: Journey, world: World) -> None
     assert recorded.certificate_url == f"{world.edx_url}{url}"
 
     # My learning: the badge, the progress bar, the grade and the certificate link.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My learning").click()
-    expect(page.get_by_role("heading", name="My learning")).to_be_visible()
+    main_nav = page.get_by_role("navigation", name=tr("Main"))
+    main_nav.get_by_role("link", name=tr("My learning")).click()
+    expect(page.get_by_role("heading", name=tr("My learning"))).to_be_visible()
     line = mine.locator("[data-outcome-line]")
-    expect(line.locator("[data-outcome]")).to_have_text("Passed")
+    expect(line.locator("[data-outcome]")).to_have_text(status("Passed"))
     expect(line.locator("[data-outcome]")).to_have_class(re.compile(r"outcome-passed"))
-    expect(line).to_contain_text("Grade 88% (A), passed")
+    expect(line).to_contain_text(tr("Grade %(grade)s, passed", grade="88% (A)"))
     bar = line.locator("progress.outcome-progress")
     expect(bar).to_be_visible()
     expect(bar).to_have_attribute("value", "100")
-    expect(line.locator(".progress-cell")).to_contain_text("100%")
-    link = line.get_by_role("link", name="View certificate")
+    expect(line.locator(".progress-cell")).to_contain_text(percent(100))
+    link = line.get_by_role("link", name=tr("View certificate"))
     expect(link).to_be_visible()
     expect(link).to_have_attribute("href", f"{world.edx_url}{url}")
     at_desktop_width(journey, "-dashboard")
@@ -453,7 +520,8 @@ def test_learner_sees_a_certificate_link(journey: Journey, world: World) -> None
     at_phone_width(journey, "-enrollment-390", section=mine)
 
     # The certificate: the emulator's web certificate page, opened beside the portal (a new tab);
-    # followed here in the same tab so the journey's checks and screenshots see it.
+    # followed here in the same tab so the journey's checks and screenshots see it. The
+    # emulator's page is in English whatever the portal's language.
     expect(link).to_have_attribute("target", "_blank")
     page.goto(link.get_attribute("href") or "")
     expect(page).to_have_url(f"{world.edx_url}{url}")
@@ -473,30 +541,35 @@ def test_staff_see_each_runs_outcome_sync(journey: Journey, world: World) -> Non
     journey.sign_in("staff@portal.example", "Margaret Hamilton")
     page.goto(f"/staff/contracts/{leadership.id}")
     section = page.locator("section#outcomes")
-    expect(section.get_by_role("heading", name="Learning outcomes")).to_be_visible()
+    expect(section.get_by_role("heading", name=tr("Learning outcomes"))).to_be_visible()
     row = section.locator(f'tr[data-outcome-sync="{run.id}"]')
-    expect(row.locator("[data-sync-state]")).to_have_text("never")
+    expect(row.locator("[data-sync-state]")).to_have_text(tr("never"))
     expect(section.locator("[data-outcomes-pending]")).to_be_visible()
 
     # Sync outcomes now: the job runs after the request's commit (a retry in the worker).
     with world.job_worker():
-        row.get_by_role("button", name="Sync outcomes now").click()
-        expect(page.locator(".flash-success")).to_contain_text(
-            f"Syncing grades, progress and certificates of {run.course_key} from edX"
+        row.get_by_role("button", name=tr("Sync outcomes now")).click()
+        expect(page.locator(".flash-success")).to_be_visible()
+        synced = sync_finished(run)
+        expect(page.locator(".flash-success")).to_have_text(
+            tr(
+                "Syncing grades, progress and certificates of %(key)s from edX (job %(job)s).",
+                key=run.course_key,
+                job=synced.job_id,
+            )
         )
-        sync_finished(run)
     page.reload()
-    expect(row.locator("[data-sync-state]")).to_have_text("succeeded")
-    expect(row.locator("[data-sync-counts]")).to_have_text(
-        re.compile(
-            r"6 grades, \d+ changed, 0 not in the portal,\s+6 progress, 3 certificates checked"
-        )
-    )
-    expect(row.get_by_role("button", name="Sync outcomes now")).to_be_enabled()
-    expect(section.locator("[data-completion-rate]")).to_have_text("50%")
+    expect(row.locator("[data-sync-state]")).to_have_text(tr("succeeded"))
+    expect(row.locator("[data-sync-counts]")).to_have_text(sync_counts(synced.counts))
+    assert synced.counts["grades"] == 6 and synced.counts["unknown"] == 0, synced.counts
+    assert synced.counts["progress"] == 6, synced.counts
+    assert synced.counts["certificates_checked"] == 3, synced.counts
+    expect(row.get_by_role("button", name=tr("Sync outcomes now"))).to_be_enabled()
+    expect(section.locator("[data-completion-rate]")).to_have_text(percent(50))
     expect(section.locator("[data-passed]")).to_have_text("3")
     expect(section.locator("[data-certificates]")).to_have_text("2")
-    expect(section.locator("[data-average-progress]")).to_have_text("63%")
+    expect(section.locator("[data-average-progress]")).to_have_text(percent(63))
+
     for line in overflow(journey):
         print(f"[1280 px] {journey.name}: {line}")
     shoot(journey, section, "-outcomes-section")

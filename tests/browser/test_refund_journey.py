@@ -19,11 +19,13 @@ from portal.models import Contract, CourseRun, Order, OrderState, Refund, Refund
 from portal.services.orders import create_order
 from portal.services.payments import handle_response
 from tests.browser.conftest import CHROMIUM, SKIP_REASON, Journey, World, fresh
+from tests.support.i18n import ptr, tr
 
 if CHROMIUM is None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
 
 SECRET = "demo-cybersource-secret"
+CONFIRM = "Yes, refund the full amount through CyberSource"
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=900)
 
@@ -91,11 +93,12 @@ def test_staff_refund_an_order_from_its_page(journey: Journey, world: World) -> 
     journey.sign_in("staff@portal.example", "Margaret Hamilton")
     page.goto(f"/staff/orders/{order.reference}")
     panel = page.locator("#refund-panel")
-    expect(panel.get_by_role("heading", name="Refunds")).to_be_visible()
-    expect(panel).to_contain_text("No refund was started for this order.")
-    expect(
-        panel.get_by_role("heading", name="Refund 149.00 USD through CyberSource")
-    ).to_be_visible()
+    expect(panel.get_by_role("heading", name=tr("Refunds"))).to_be_visible()
+    expect(panel).to_contain_text(tr("No refund was started for this order."))
+    through = tr(
+        "Refund %(amount)s %(currency)s through CyberSource", amount="149.00", currency="USD"
+    )
+    expect(panel.get_by_role("heading", name=through)).to_be_visible()
     journey.screenshot("-panel")
     at_phone_width(journey, "-panel-390")
 
@@ -109,24 +112,35 @@ def test_staff_refund_an_order_from_its_page(journey: Journey, world: World) -> 
         },
         timeout=10,
     )
-    panel.get_by_label("Revoke access", exact=False).check()
-    panel.get_by_label("Reason").fill("The learner bought the wrong certificate.")
-    panel.get_by_label("Yes, refund the full amount through CyberSource").check()
-    panel.get_by_role("button", name="Refund").click()
-    expect(page.locator(".flash-info")).to_contain_text("Refund of 149.00 USD sent to CyberSource")
+    panel.get_by_label(
+        tr("Revoke access: the learner's seat is revoked and the order's enrollments end")
+    ).check()
+    panel.get_by_label(tr("Reason")).fill("The learner bought the wrong certificate.")
+    panel.get_by_label(tr(CONFIRM)).check()
+    panel.get_by_role("button", name=tr("Refund"), exact=True).click()
+    expect(page.locator(".flash-info")).to_have_text(
+        tr(
+            "Refund of %(amount)s %(currency)s sent to CyberSource; its result shows on this "
+            "page in a moment.",
+            amount="149.00",
+            currency="USD",
+        )
+    )
     failed = panel.locator("tr.refund-failed")
-    expect(failed.locator(".badge")).to_have_text("failed")
-    expect(failed).to_contain_text("Declined - The card account is closed")
+    expect(failed.locator(".badge")).to_have_text(ptr("refund", "failed"))
+    expect(failed).to_contain_text("Declined - The card account is closed")  # CyberSource's words
     journey.screenshot("-failed")
     at_phone_width(journey, "-failed-390")
 
     # Staff try again; this time it goes through and the seat is revoked.
-    panel.get_by_label("Reason").fill("The learner bought the wrong certificate.")
-    panel.get_by_label("Yes, refund the full amount through CyberSource").check()
-    panel.get_by_role("button", name="Refund").click()
+    panel.get_by_label(tr("Reason")).fill("The learner bought the wrong certificate.")
+    panel.get_by_label(tr(CONFIRM)).check()
+    panel.get_by_role("button", name=tr("Refund"), exact=True).click()
     succeeded = panel.locator("tr.refund-succeeded")
-    expect(succeeded.locator(".badge")).to_have_text("succeeded")
-    expect(panel.locator("#refund-refusal")).to_contain_text("was refunded already")
+    expect(succeeded.locator(".badge")).to_have_text(ptr("refund", "succeeded"))
+    expect(panel.locator("#refund-refusal")).to_contain_text(
+        tr("Order %(reference)s was refunded already.", reference=order.reference)
+    )
     expect(panel.locator("#refund-form")).to_have_count(0)
     session = fresh()
     assert session.get(Order, order.id).state is OrderState.REFUNDED  # type: ignore[union-attr]
@@ -145,13 +159,24 @@ def test_staff_refund_a_flagged_payment_from_the_list(journey: Journey, world: W
     journey.sign_in("staff@portal.example", "Margaret Hamilton")
     page.goto("/staff/refunds")
     row = page.locator("#refunds tbody tr", has_text=order.reference)
+    # The reason is recorded when CyberSource's notice arrives (nobody reads it then, so in
+    # English) and shows as recorded, like the audit log's entries.
     expect(row).to_contain_text("paid again for an order already paid and fulfilled")
     journey.screenshot("-list")
     at_phone_width(journey, "-list-390")
-    row.get_by_label("Refund 149.00 USD").check()
-    row.get_by_role("button", name="Refund through CyberSource").click()
-    expect(page.locator(".flash-info")).to_contain_text("sent to CyberSource")
-    expect(page.locator("#refunds")).to_contain_text("No payments are waiting for a refund.")
+    row.get_by_label(tr("Refund %(amount)s %(currency)s", amount="149.00", currency="USD")).check()
+    row.get_by_role("button", name=tr("Refund through CyberSource")).click()
+    expect(page.locator(".flash-info")).to_have_text(
+        tr(
+            "Refund of %(amount)s %(currency)s for order %(reference)s sent to CyberSource; the "
+            "order leaves this list when CyberSource accepts it.",
+            amount="149.00",
+            currency="USD",
+            reference=order.reference,
+        )
+    )
+    expect(page.locator("#refunds")).to_contain_text(tr("No payments are waiting for a refund."))
+
     session = fresh()
     found = session.get(Order, order.id)
     assert found is not None and found.state is OrderState.FULFILLED

@@ -134,7 +134,10 @@ def test_an_unanswered_invitation_gets_each_reminder_once(
     runner = job_runner_for(app)
     _assigned("uma@umbrella.example", days_ago=3)
     today = utcnow()
-    for offset in (0, 0.5, 7.1, 7.5, 16.1, 16.5):  # twice per reminder day: once each
+    # The task runs daily: each tick is a day apart, so each claims a period of its own (half a
+    # day apart, two ticks can share one period, and the second then never runs). The day after
+    # each reminder day must not send it again.
+    for offset in (0, 1, 7, 8, 16, 17):
         _reminders_on(today + dt.timedelta(days=offset), runner)
     assert [k.split(":")[0] for k in _reminded("uma@umbrella.example")] == ["d3", "d10", "d19"]
     db.session.expire_all()

@@ -68,6 +68,51 @@ def test_pre_made_account_is_linked_by_verified_email(sso: Any) -> None:
     assert browser.get(f"{sso.portal_url}/org/ACME/").status_code == 200
 
 
+def test_each_role_lands_on_its_own_page(sso: Any) -> None:
+    """Issue 17, item 3: without a page asked for, staff land on the staff overview, an admin of
+    one organization on its overview, and a learner on My learning."""
+    _, staff = sso.login("staff@portal.example")
+    assert staff.url == f"{sso.portal_url}/staff/" and "Signed in as" in staff.text
+    _, admin = sso.login("admin@acme.example")
+    assert admin.url == f"{sso.portal_url}/org/ACME/" and "Signed in as Grace" in admin.text
+    _, learner = sso.login("learner@acme.example")
+    assert learner.url == f"{sso.portal_url}/learner/"
+
+
+def test_an_admin_of_several_organizations_lands_on_my_organizations(sso: Any) -> None:
+    grace = user("admin@acme.example")
+    initech = Organization(name="Initech", key="INITECH")  # the portal's own: no Keycloak id
+    db.session.add(initech)
+    db.session.flush()
+    db.session.add(
+        Membership(
+            user_id=grace.id,
+            organization_id=initech.id,
+            is_manager=True,
+            source=MembershipSource.STAFF,
+        )
+    )
+    db.session.commit()
+    browser, final = sso.login("admin@acme.example")
+    assert final.url == f"{sso.portal_url}/org/"
+    assert "Acme Corporation" in final.text and "Initech" in final.text
+    # Signed in already: the sign-in link goes to the same page, or to the page asked for.
+    assert browser.get(f"{sso.portal_url}/auth/login").url == f"{sso.portal_url}/org/"
+    asked = browser.get(f"{sso.portal_url}/auth/login?next=/learner/orders")
+    assert asked.url == f"{sso.portal_url}/learner/orders"
+
+
+def test_a_page_asked_for_wins_over_the_role_landing(sso: Any) -> None:
+    _, admin = sso.login("admin@acme.example", next_path="/learner/")
+    assert admin.url == f"{sso.portal_url}/learner/"
+    browser = sso.browser()
+    start = browser.get(f"{sso.portal_url}/org/ACME/learners")  # deny by default keeps the page
+    final = browser.keycloak_login(start, "admin@acme.example")
+    assert final.url == f"{sso.portal_url}/org/ACME/learners"
+    _, evil = sso.login("staff@portal.example", next_path="https://evil.example/")
+    assert evil.url == f"{sso.portal_url}/staff/"  # not a page of ours: the role decides
+
+
 def test_next_is_honoured_and_open_redirects_are_not(sso: Any) -> None:
     browser = sso.browser()
     start = browser.get(f"{sso.portal_url}/staff/users")  # deny by default: sent to sign in
@@ -120,3 +165,18 @@ def test_logout_needs_post_and_csrf(sso: Any) -> None:
     # The tests' apps run with CSRF off except where they say so; this app has it off, so the
     # POST itself is the guard here. CSRF on every form is proven in tests/portal/test_pages.py.
     assert refused.status_code == 302
+
+
+def test_the_language_they_sign_in_with_is_kept_for_their_emails(sso: Any) -> None:
+    """Issue 17, item 9: a browser asking for French signs in to French pages, and the portal
+    keeps that language for the emails it sends them later; another stays English."""
+    browser = sso.browser()
+    browser.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9,en;q=0.5"
+    start = browser.get(f"{sso.portal_url}/auth/login")
+    final = browser.keycloak_login(start, "learner@acme.example")
+    assert final.status_code == 200
+    assert "Connexion établie en tant que Ada Lovelace." in final.text
+    assert user("learner@acme.example").locale == "fr"
+    _, english = sso.login("admin@acme.example")
+    assert "Signed in as Grace" in english.text
+    assert user("admin@acme.example").locale == "en"

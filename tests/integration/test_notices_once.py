@@ -25,6 +25,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from portal.core.text import plural
 from portal.core.unit_of_work import transaction
 from portal.extensions import db
 from portal.jobs import JobKind, record_job
@@ -183,8 +184,8 @@ def test_two_schedulers_at_once_run_each_notice_task_once_in_a_real_worker(
 
     with racing_app.app_context():
         runs = {r.name: r for r in db.session.scalars(select(ScheduledRun))}
-        assert runs["seat-notices"].summary == f"{pairs} seat notice(s)"
-        assert runs["contract-notices"].summary == f"{pairs} contract notice(s)"
+        assert runs["seat-notices"].summary == plural(pairs, "seat notice")
+        assert runs["contract-notices"].summary == plural(pairs, "contract notice")
         with transaction():  # the seat task's job once more, as a retry would run it
             record_job(
                 JobKind.SCHEDULED_TASK,

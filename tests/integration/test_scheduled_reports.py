@@ -98,7 +98,7 @@ def test_a_scheduled_report_is_sent_by_the_worker_and_its_link_downloads_the_csv
         select(BackgroundJob).where(BackgroundJob.kind == str(JobKind.SCHEDULED_TASK))
     ).one()
     assert task.state is JobState.SUCCEEDED, task.last_error
-    assert db.session.get(ScheduledRun, run.id).summary == "1 report(s)"
+    assert db.session.get(ScheduledRun, run.id).summary == "1 report"
     [mail] = report_mails(env)
     assert mail.sent_at is not None and mail.error is None  # captured in the outbox
     assert mail.subject.startswith("Acme: your weekly report, week ")
@@ -151,4 +151,4 @@ def test_the_task_run_again_sends_nothing_more_for_the_period(env: Any) -> None:
     assert states == [JobState.SUCCEEDED, JobState.SUCCEEDED]
     assert len(report_mails(env)) == 1
     assert len(db.session.scalars(select(Notice)).all()) == 1
-    assert db.session.get(ScheduledRun, run.id).summary == "0 report(s)"
+    assert db.session.get(ScheduledRun, run.id).summary == "0 reports"

@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from portal.cli.scheduled import build_cron
+from portal.core.text import plural
 from portal.core.unit_of_work import transaction
 from portal.extensions import db
 from portal.jobs.queue import redis_connection
@@ -210,7 +211,7 @@ def test_the_scheduler_command(sched_app: Flask, database_url: str) -> None:
     )
     assert once.returncode == 0, once.stderr
     assert "seat-notices" in once.stdout and "code-reminders" not in once.stdout
-    assert f"Started {len(TASKS) - 1} task(s)" in once.stdout
+    assert f"Started {plural(len(TASKS) - 1, 'task')}" in once.stdout
     bad = subprocess.run(
         [*command, "--once"],
         cwd=ROOT,

@@ -30,6 +30,9 @@ LAYERS: dict[str, float] = {
     "demo": 2.5,
     # the rules
     "services": 2,
+    # languages: the locale a request or an email speaks, dates and numbers in it, and the
+    # language menu's one route; over core and the models, under the services that write words
+    "i18n": 1.5,
     # what the rules stand on
     "core": 1,
     "jobs": 1,

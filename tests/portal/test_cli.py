@@ -96,7 +96,7 @@ def test_jobs_ping_and_sweep(rq_app: Flask, jobs: Any) -> None:
     assert job is not None
     # The sweep finds nothing to do while the job sits fresh in Redis.
     result = runner.invoke(args=["jobs", "sweep"])
-    assert result.exit_code == 0 and "Sent 0 job(s)" in result.output
+    assert result.exit_code == 0 and "Sent 0 jobs" in result.output
     jobs.run()
     db.session.expire_all()
     assert db.session.get(BackgroundJob, job.id).state is JobState.SUCCEEDED

@@ -85,7 +85,7 @@ def test_org_create_list_and_audit(app: Flask, db: Any) -> None:
     (event,) = cli_events(db, "organization.created")
     assert event.after is not None and event.after["key"] == "UMB"
     listing = ok(app, "org", "list")
-    assert "UMB\tUmbrella Corp\tnot in keycloak\tactive\t0 contract(s)" in listing
+    assert "UMB\tUmbrella Corp\tnot in keycloak\tactive\t0 contracts" in listing
 
 
 def test_org_create_with_keycloak_job(app: Flask, db: Any) -> None:
@@ -134,9 +134,7 @@ def test_contract_create_code_contract_gets_seat_codes(app: Flask, db: Any, demo
         *("--slug", "globex-spring", "--type", "code", "--seats", "7", "--price", "19.5"),
         *("--start", "2026-01-01", "--end", "2026-12-31"),
     )
-    assert (
-        "Created contract GLOBEX/globex-spring" in out and "Added 7 one-time seat code(s)." in out
-    )
+    assert "Created contract GLOBEX/globex-spring" in out and "Added 7 one-time seat codes." in out
     c = contract(db, "globex-spring")
     assert c.membership_type is MembershipType.CODE and c.seat_limit == 7
     assert str(c.price_per_learner) == "19.50" and c.start_at.year == 2026
@@ -321,7 +319,7 @@ CODES_WHERE = ("--contract", "globex-certificate", "--org", "GLOBEX")
 def test_codes_generate(app: Flask, db: Any, demo: None) -> None:
     out = ok(app, "codes", "generate", *CODES_WHERE, "--count", "3", "--type", "multi_use",
              "--max-uses", "4")  # fmt: skip
-    assert "Generated 3 multi_use code(s), batch" in out
+    assert "Generated 3 multi_use codes, batch" in out
     batch = out.strip().rsplit(" ", 1)[-1].rstrip(".")
     codes = list(db.session.scalars(select(EnrollmentCode).where(EnrollmentCode.batch == batch)))
     assert len(codes) == 3 and all(c.max_uses == 4 and not c.for_seat for c in codes)
@@ -355,7 +353,7 @@ def test_codes_export_to_stdout_and_file(app: Flask, db: Any, demo: None, tmp_pa
     assert first["redemption type"] == "one_time" and first["deactivated"] == ""
     target = tmp_path / "codes.csv"
     result = run(app, "codes", "export", *CODES_WHERE, "-o", str(target))
-    assert result.exit_code == 0 and "Wrote 10 code(s)" in result.output
+    assert result.exit_code == 0 and "Wrote 10 codes" in result.output
     assert len(target.read_text().splitlines()) == 11
     assert cli_events(db, "codes.exported")
     assert "has no contract" in refused(
@@ -407,13 +405,13 @@ def test_codes_validate_reports_and_fixes(app: Flask, db: Any, demo: None) -> No
     removable = {c.id for c in codes[2:7]}
     db.session.commit()
     out = refused(app, "codes", "validate")
-    assert "GLOBEX/globex-certificate: 10 seat code(s), seat limit 12" in out
-    assert "ACME/acme-leadership: 25 seat code(s), seat limit 20" in out
-    assert "2 contract(s) have drifted seat codes. Run with --fix" in out
+    assert "GLOBEX/globex-certificate: 10 seat codes, seat limit 12" in out
+    assert "ACME/acme-leadership: 25 seat codes, seat limit 20" in out
+    assert "2 contracts have drifted seat codes. Run with --fix" in out
     assert live_seat_codes(db, short) == 10  # report only
     out = ok(app, "codes", "validate", "--fix")
-    assert "Added 2 one-time seat code(s)." in out
-    assert "Removed 5 unused seat code(s), newest first." in out
+    assert "Added 2 one-time seat codes." in out
+    assert "Removed 5 unused seat codes, newest first." in out
     assert live_seat_codes(db, short) == 12 and live_seat_codes(db, over) == 20
     left = set(db.session.scalars(select(EnrollmentCode.id)))
     assert kept <= left and not removable & left
@@ -433,7 +431,7 @@ def test_codes_validate_fix_reports_what_it_cannot_remove(app: Flask, db: Any, d
         code.assigned_email, code.assigned_at = "a@globex.example", now
     db.session.commit()
     out = refused(app, "codes", "validate", "--fix")
-    assert "GLOBEX/globex-certificate: 10 seat code(s), seat limit 8: not fixed." in out
-    assert "1 contract(s) have drifted seat codes." in out
+    assert "GLOBEX/globex-certificate: 10 seat codes, seat limit 8: not fixed." in out
+    assert "1 contract has drifted seat codes." in out
     assert live_seat_codes(db, c) == 10
     assert live_seat_codes(db, short) == 51  # the other contract was still fixed

@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from portal.core.text import group_code
 from portal.models import EnrollmentCode, utcnow
 from portal.models.codes import CodeStatus
 from portal.services import code_listing
@@ -57,9 +58,12 @@ def _total(page: str) -> int:
 
 
 def _staff_status(client: FlaskClient, world: OrgWorld, code: EnrollmentCode) -> str:
-    """The State cell of ``code``'s row on the staff contract page (found with staff's search)."""
-    page = _text(client.get(f"/staff/contracts/{world.seats.id}?q={code.code}"))
-    rows = [row for row in page.split("<tr>") if f"<code>{code.code}</code>" in row]
+    """The State cell of ``code``'s row on the staff contract page (found with staff's search,
+    typed as the page shows it: grouped)."""
+    page = _text(
+        client.get(f"/staff/contracts/{world.seats.id}", query_string={"q": group_code(code.code)})
+    )
+    rows = [row for row in page.split("<tr>") if f">{group_code(code.code)}</code>" in row]
     assert len(rows) == 1, page
     match = re.search(r'data-code-status="(\w+)">(\w+)<', rows[0])
     assert match is not None and match.group(1) == match.group(2)

@@ -164,7 +164,7 @@ def test_lowering_is_refused_when_not_enough_codes_are_removable(db: Any, org: A
     preview = contract_service.seat_change_preview(contract, 2)
     assert not preview.allowed
     assert "lowest limit possible now is 3" in preview.problem
-    with pytest.raises(DomainError, match="only 1 are unused and unassigned"):
+    with pytest.raises(DomainError, match="only 1 is unused and unassigned"):
         contract_service.change_seat_limit(contract.id, 2)
     db.session.rollback()
     assert (
@@ -178,7 +178,7 @@ def test_seat_limit_cannot_go_below_claimed(db: Any, org: Any) -> None:
     use(db, contract, codes[0], "a@initech.example")
     use(db, contract, codes[1], "b@initech.example")
     preview = contract_service.seat_change_preview(contract, 1)
-    assert not preview.allowed and "2 seat(s) are already claimed" in preview.problem
+    assert not preview.allowed and "2 seats are already claimed" in preview.problem
     with pytest.raises(DomainError, match="can't go below 2"):
         contract_service.change_seat_limit(contract.id, 1)
     db.session.rollback()
@@ -419,18 +419,24 @@ def test_generation_job_reports_progress_in_chunks(
         contract, 12_000, RedemptionType.ONE_TIME, None, None, None
     )
     steps: list[str] = []
-    original = JobContext.set_step
+    original = JobContext.progress
 
-    def record(self: JobContext, step: str) -> None:
-        steps.append(step)
-        original(self, step)
+    def record(self: JobContext, done: int, total: int | None = None, unit: str = "") -> None:
+        steps.append(f"{done}/{total} {unit}")
+        original(self, done, total, unit)
 
-    monkeypatch.setattr(JobContext, "set_step", record)
+    monkeypatch.setattr(JobContext, "progress", record)
     job = record_job("codes.generate", payload, object_type="contract", object_id=contract.id)
     db.session.commit()  # the test app runs the job in-process right after the commit
     db.session.expire_all()
-    assert db.session.get(BackgroundJob, job.id).state is JobState.SUCCEEDED
-    assert steps == ["5000/12000", "10000/12000", "12000/12000"]
+    stored = db.session.get(BackgroundJob, job.id)
+    assert stored.state is JobState.SUCCEEDED
+    assert steps == ["5000/12000 codes", "10000/12000 codes", "12000/12000 codes"]
+    assert (stored.progress_done, stored.progress_total, stored.progress_unit) == (
+        12_000,
+        12_000,
+        "codes",
+    )
     count = select(func.count(EnrollmentCode.id)).where(EnrollmentCode.batch == payload["batch"])
     assert db.session.scalar(count) == 12_000
     # Run again (a retry): nothing more is made.

@@ -296,8 +296,8 @@ def test_confirming_creates_exactly_what_the_preview_said(
     new = renewal_of(db, old)
     assert new is not None and done.location.endswith(f"/staff/contracts/{new.id}")
     flashed = staff.get(done.location).get_data(as_text=True)
-    assert "3 seat holder(s) carried over, 2 did not fit." in flashed
-    assert "4 unused code(s) of the old contract stopped." in flashed
+    assert "3 seat holders carried over, 2 did not fit." in flashed
+    assert "4 unused codes of the old contract stopped." in flashed
     assert (new.seat_limit, new.organization_id, new.price_per_learner) == (
         3,
         old.organization_id,

@@ -237,6 +237,59 @@ def test_program_enrolls_in_its_open_runs(
     assert len(order.lines) == 2
 
 
+def test_the_program_button_gives_way_once_every_course_is_enrolled(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    """Issue 17, item 5: "Enroll in the whole program" while a course of the program is not
+    enrolled; "Enrolled in every course" once each has a run the learner is enrolled in."""
+    user = as_user()
+    member(db, user, w.org)
+    button = f"/learner/contracts/{w.auto.id}/programs/{w.program.id}/enroll"
+
+    def program_row() -> str:
+        page = text(client, client.get("/learner/"))
+        return page.split('class="program-row"', 1)[1].split("</p>", 1)[0]
+
+    assert button in text(client, client.get("/learner/"))
+    client.post(f"/learner/runs/{w.auto_run.id}/enroll")  # Data only: Python is left
+    page = text(client, client.get("/learner/"))
+    assert button in page and "Enrolled in every course" not in page
+    client.post(f"/learner/runs/{w.auto_run2.id}/enroll")  # and Python
+    page = text(client, client.get("/learner/"))
+    assert button not in page and "Enrolled in every course" in page
+    row = program_row()
+    assert "data-program-done" in row and "Prog" in row and "Enrolled in every course" in row
+    # Unenrolling from one of its courses brings the button back.
+    python = db.session.scalar(
+        select(Enrollment).where(
+            Enrollment.user_id == user.id, Enrollment.course_run_id == w.auto_run2.id
+        )
+    )
+    client.post(f"/learner/enrollments/{python.id}/unenroll")
+    assert button in text(client, client.get("/learner/"))
+
+
+def test_unenroll_asks_for_confirmation_first(
+    client: FlaskClient, as_user: Callable[..., User], w: W, db: Any
+) -> None:
+    """Issue 17, item 5: the Unenroll button sits in a closed <details> with what it does; the
+    page has no script and no inline handler (the CSP forbids them)."""
+    user = as_user()
+    member(db, user, w.org)
+    client.post(f"/learner/runs/{w.auto_run.id}/enroll")
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id))
+    page = text(client, client.get("/learner/"))
+    step = page.split("<details", 1)[1].split("</details>", 1)[0]
+    assert " open" not in step.split(">", 1)[0]  # closed until the learner opens it
+    assert "<summary>Unenroll…</summary>" in step
+    assert "Unenroll from <strong>Data</strong>?" in step and "You lose access" in step
+    assert f'action="/learner/enrollments/{enrollment.id}/unenroll"' in step
+    assert 'name="csrf_token"' in step and "Yes, unenroll</button>" in step
+    assert "<script" not in page.split("<main", 1)[1] and "onclick" not in page
+    db.session.refresh(enrollment)
+    assert enrollment.active  # showing the step changed nothing
+
+
 def test_unenroll(client: FlaskClient, as_user: Callable[..., User], w: W, db: Any) -> None:
     user = as_user()
     member(db, user, w.org)

@@ -583,7 +583,13 @@ def test_list_pages_newest_first_and_bad_page_values(
     second = client.get("/outbox/?page=2").get_data(as_text=True)
     assert second.count("Message 0") == 10 and "Message 000" in second
     for bad in ("abc", "-3", "0", ""):
-        assert client.get(f"/outbox/?page={bad}").get_data(as_text=True) == first
+        page = client.get(f"/outbox/?page={bad}").get_data(as_text=True)
+        # the same list; only the language switch's way back names the address asked for
+        assert _without_way_back(page) == _without_way_back(first)
+
+
+def _without_way_back(page: str) -> str:
+    return re.sub(r'name="next" value="[^"]*"', 'name="next"', page)
 
 
 @pytest.mark.parametrize("who", ["staff", "admin"])

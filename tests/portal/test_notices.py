@@ -467,7 +467,7 @@ def test_the_weekly_digest_lists_the_codes_waiting(world: OrgWorld, db: Any) -> 
     codes_link = f"{BASE}/org/ACME/contracts/{world.seats.id}/codes?status=assigned"
     assert codes_link in digest.body_text
     assert digest.body_html and "waits@example.com" in digest.body_html
-    assert "3, 10 and 19 days after" in digest.body_text
+    assert "3, 10, and 19 days after" in digest.body_text
     week = monday.isocalendar()
     assert keys(db, NoticeKind.UNREDEEMED_DIGEST) == [
         ("grace@acme.example", f"{week.year}-W{week.week:02d}")
@@ -498,8 +498,8 @@ def test_the_scheduler_tasks_call_these_functions() -> None:
 
 def test_each_scheduled_task_says_what_it_did(world: OrgWorld, db: Any) -> None:
     ending(world, db, NOW + dt.timedelta(days=2))
-    assert scheduling.TASKS["contract-notices"].run(NOW) == "1 contract notice(s)"
-    assert scheduling.TASKS["seat-notices"].run(NOW) == "0 seat notice(s)"
+    assert scheduling.TASKS["contract-notices"].run(NOW) == "1 contract notice"
+    assert scheduling.TASKS["seat-notices"].run(NOW) == "0 seat notices"
 
 
 # ----------------------------------------------------------------------------- the page
@@ -521,7 +521,7 @@ def test_the_page_shows_the_choices_and_the_notices_sent(
     assert "Seats ends in 3 days" in page and "grace@acme.example" in page
     assert "Globex Seats" not in page  # Globex's notice is not Acme's
     assert "30 and 7 days before" in page and "when 75% and 100% of a contract" in page
-    assert "a reminder 3, 10 and 19 days after" in page
+    assert "a reminder 3, 10, and 19 days after" in page
     assert 'href="/outbox/' in page  # the demo outbox shows the email itself
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 from collections.abc import Callable
@@ -274,7 +275,43 @@ def test_auto_contract_seats_are_not_revoked_here(
         f"/org/ACME/contracts/{world.auto.id}/seats/{seat.id}/revoke",
         data={"reason": "x", "confirm": "y"},
     )
-    assert response.status_code == 403 and "Remove them from the organization" in _page(response)
+    page = html.unescape(_page(response))
+    assert response.status_code == 403 and "ends when they leave the organization" in page
+    assert "the portal's staff can also remove them from the organization" in page
+
+
+def _rows_by_seat(page: str) -> dict[int, str]:
+    rows = re.findall(r'<tr data-seat="(\d+)">(.*?)</tr>', page, flags=re.S)
+    return {int(seat_id): html.unescape(row) for seat_id, row in rows}
+
+
+def test_the_learners_table_offers_revoke_only_where_it_works(
+    client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any
+) -> None:
+    """Issue 17, item 5: no "Revoke seat…" link that answers 403. An SSO seat and a seat on a
+    contract that leaves revoking to staff say why instead; staff get the link on the latter."""
+    _, coded = world.seat_learner(world.seats, "ada@acme.example", "Ada")
+    world.managed.seat_revoke_allowed = False
+    _, staff_only = world.seat_learner(world.managed, "bob@acme.example", "Bob")
+    sso = Seat(contract_id=world.auto.id, user_id=world.lee.id, source="auto")
+    db.session.add(sso)
+    db.session.commit()
+
+    login_as(world.grace)
+    page = _page(client.get("/org/ACME/learners"))
+    rows = _rows_by_seat(page)
+    assert "Revoke seat…" in rows[coded.id]
+    assert "Revoke seat" not in rows[sso.id]
+    assert "SSO seat: it ends when they leave the organization" in rows[sso.id]
+    assert "Revoke seat" not in rows[staff_only.id]
+    assert "Only the portal's staff revoke seats on this contract" in rows[staff_only.id]
+    links = re.findall(r'href="([^"]+/revoke)"', page)
+    assert links and all(client.get(link).status_code == 200 for link in links)
+
+    login_as(world.staff)
+    rows = _rows_by_seat(_page(client.get("/org/ACME/learners")))
+    assert "Revoke seat…" in rows[staff_only.id] and "Revoke seat…" in rows[coded.id]
+    assert "Revoke seat" not in rows[sso.id] and "SSO seat" in rows[sso.id]
 
 
 def test_revoked_learner_cannot_reuse_their_code(

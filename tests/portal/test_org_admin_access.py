@@ -11,8 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from portal.demo import add_bulk_outcomes
-from portal.models import CodeRedemption, EnrollmentCode, LearningOutcome, Seat, User
+from portal.models import CodeRedemption, EnrollmentCode, JobState, LearningOutcome, Seat, User
 from portal.services import seat_codes as code_service
+from tests.support.factories import BackgroundJobFactory
 from tests.support.org_world import OrgWorld, bulk_learners
 
 
@@ -31,7 +32,15 @@ def _ids(world: OrgWorld, contract: Any) -> dict[str, Any]:
     s = world.db.session
     seat = s.scalar(select(Seat.id).where(Seat.contract_id == contract.id))
     code = s.scalar(select(EnrollmentCode.id).where(EnrollmentCode.contract_id == contract.id))
-    return {"contract_id": contract.id, "seat_id": seat, "code_id": code}
+    bulk = BackgroundJobFactory(  # a bulk code assignment of the contract (its progress page)
+        kind="codes.assign_bulk",
+        state=JobState.SUCCEEDED,
+        organization_id=contract.organization_id,
+        object_type="contract",
+        object_id=str(contract.id),
+    )
+    s.commit()
+    return {"contract_id": contract.id, "seat_id": seat, "code_id": code, "job_id": bulk.id}
 
 
 def _url(rule: str, org_key: str, ids: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ invitation email, reminders and revoking an unused assignment."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from portal.core.text import group_code
 from portal.models import (
     AuditEvent,
     EnrollmentCode,
@@ -57,6 +59,7 @@ def _upload(client: FlaskClient, world: OrgWorld, content: bytes, name: str = "p
         _codes_url(world, "/assign-bulk"),
         data={"file": (io.BytesIO(content), name)},
         content_type="multipart/form-data",
+        follow_redirects=True,  # to the job's page: the test app runs the job before it answers
     )
 
 
@@ -125,7 +128,7 @@ def test_assign_a_code_sends_the_invitation_with_the_redeem_link(
     assert message.subject == "Acme invites you to Seats"
     assert message.organization_id == world.acme.id
     assert f"http://127.0.0.1:5000/redeem/{code.code}" in message.body_text
-    assert f"Your code: {code.code}" in message.body_text
+    assert f"Your code: {group_code(code.code)}" in message.body_text  # grouped for reading
     assert "Welcome to the Acme academy." in message.body_text
     assert (
         message.body_html
@@ -264,6 +267,47 @@ def test_bulk_assign_rejects_a_bad_file_and_writes_nothing(
     assert message in _page(response)
     assert _count(db, EnrollmentCode, EnrollmentCode.assigned_email.is_not(None)) == 0
     assert _count(db, OutboxMessage) == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Name,Department\nAda Lovelace,Research\nAlan Turing,Maths\n",
+        b"name\n",
+        b"Full name;Team\nGrace;Navy\n",
+    ],
+)
+def test_bulk_assign_refuses_a_file_without_an_email_column(
+    client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any, content: bytes
+) -> None:
+    """Issue 17, item 7: a header that names no email column, over rows without an address, is
+    refused as a whole; its header is never read as an address."""
+    login_as(world.grace)
+    response = _upload(client, world, content)
+    page = html.unescape(_page(response))
+    assert response.status_code == 400 and "No email column found" in page
+    assert 'data-outcome="' not in page  # no result rows: nothing was read as addresses
+    assert _count(db, EnrollmentCode, EnrollmentCode.assigned_email.is_not(None)) == 0
+    assert _count(db, OutboxMessage) == 0
+
+
+def test_bulk_assign_finds_the_addresses_under_any_header_or_without_one(
+    client: FlaskClient, login_as: Callable[..., Any], world: OrgWorld, db: Any
+) -> None:
+    login_as(world.grace)
+    files = [
+        b"Name,Address\nAda,ada@acme.example\n",  # a header naming no email column
+        b"Bob,bob@acme.example\nCy,cy@acme.example\n",  # no header: the column of addresses
+        b"Work email,Name\nDee@acme.example,Dee\n",
+    ]
+    for content in files:
+        response = _upload(client, world, content)
+        assert response.status_code == 200, _page(response)
+    for email in ("ada@acme.example", "bob@acme.example", "cy@acme.example", "dee@acme.example"):
+        assert len(_assigned(db, email)) == 1, email
+    page = _page(client.get(_codes_url(world, "?status=assigned")))
+    [code] = _assigned(db, "ada@acme.example")
+    assert f'<code class="code-group">{group_code(code.code)}</code>' in page
 
 
 def test_bulk_assign_reads_an_email_column_anywhere_and_latin1_files(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -141,6 +142,49 @@ def test_404_page_html_and_json(client: FlaskClient) -> None:
     assert api.is_json
 
 
+STOCK = (
+    "The requested URL was not found on the server",
+    "If you entered the URL manually",
+    "You don't have the permission",
+    "The method is not allowed",
+    "The browser (or proxy) sent a request",
+)
+
+
+def test_the_404_page_says_what_to_do_not_the_frameworks_sentence(
+    client: FlaskClient, login_as: Callable[..., Any]
+) -> None:
+    """Issue 17, item 7: the error pages speak the portal's words and offer a way on."""
+    page = html.unescape(client.get("/no/such/page").get_data(as_text=True))
+    assert "There is no page at this address" in page
+    assert not [s for s in STOCK if s in page]
+    assert 'href="/catalog/"' in page and 'href="/"' in page
+    login_as("learner")
+    page = html.unescape(client.get("/learner/nothing-here").get_data(as_text=True))
+    assert "There is no page at this address" in page and 'href="/learner/">My learning' in page
+
+
+def test_every_error_page_has_its_own_words(
+    app_factory: Callable[..., Flask], login_as: Callable[..., Any], client: FlaskClient
+) -> None:
+    app = _app_with_failing_routes(app_factory)
+    with app.app_context():
+        ours = app.test_client()
+        bad = html.unescape(ours.get("/bad").get_data(as_text=True))
+        said = html.unescape(ours.get("/bad-with-words").get_data(as_text=True))
+        limited = html.unescape(ours.get("/limited").get_data(as_text=True))
+        wrong_method = html.unescape(ours.post("/").get_data(as_text=True))
+    assert "could not read what your browser sent" in bad
+    assert "The start date must be a date like 2026-01-31." in said  # a view's own words stay
+    assert "Wait a minute, then try again" in limited
+    assert "does not take that kind of request" in wrong_method
+    login_as("learner")
+    forbidden = html.unescape(client.get("/staff/").get_data(as_text=True))
+    assert "your account may not open this page" in forbidden
+    for page in (bad, limited, wrong_method, forbidden):
+        assert not [s for s in STOCK if s in page], page
+
+
 def _app_with_failing_routes(app_factory: Callable[..., Flask]) -> Flask:
     app = app_factory(PROPAGATE_EXCEPTIONS=False)
 
@@ -165,9 +209,13 @@ def _app_with_failing_routes(app_factory: Callable[..., Flask]) -> Flask:
     def bad() -> str:
         abort(400)
 
+    @app.get("/bad-with-words")
+    def bad_with_words() -> str:
+        abort(400, "The start date must be a date like 2026-01-31.")
+
     from portal.core.access import PUBLIC_ENDPOINTS
 
-    PUBLIC_ENDPOINTS.update({"boom", "limited", "bad", "db_gone", "db_bug"})
+    PUBLIC_ENDPOINTS.update({"boom", "limited", "bad", "bad_with_words", "db_gone", "db_bug"})
     return app
 
 

@@ -6,12 +6,14 @@ import datetime as dt
 import html
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from portal.core.text import group_code
 from portal.models import (
     AuditEvent,
     BackgroundJob,
@@ -153,6 +155,31 @@ def test_codes_are_case_and_space_insensitive(
 
 
 @pytest.mark.parametrize(
+    "shape",
+    [
+        "grouped",  # as the portal shows it: ABCD-EFGH-...
+        "en dash",  # a word processor's dashes
+        "no-break space",  # pasted from an email or a PDF
+        "tab",
+    ],
+)
+def test_a_code_is_accepted_as_shown_or_pasted(
+    client: FlaskClient, login_as: Callable[..., Any], world: World, db: Any, shape: str
+) -> None:
+    user = login_as("learner")
+    code = world.codes["good"]
+    grouped = group_code(code)
+    typed = {
+        "grouped": grouped,
+        "en dash": grouped.replace("-", "\u2013"),
+        "no-break space": grouped.replace("-", "\u00a0"),
+        "tab": f"\t{grouped.replace('-', '')}\t",
+    }[shape]
+    assert redeem(client, typed).status_code == 302
+    assert count(db, Seat, user_id=user.id) == 1
+
+
+@pytest.mark.parametrize(
     ("label", "status", "message", "reason"),
     [
         ("deactivated", 410, "This code has been deactivated", "code_deactivated"),
@@ -188,8 +215,6 @@ def test_each_refusal_names_its_reason(
     "raw",
     [
         "NOSUCHCODE2345678",
-        "",
-        "   ",
         "<script>alert(1)</script>",
         "' OR 1=1 --",
         "ü" * 300,
@@ -205,6 +230,18 @@ def test_unknown_or_garbage_codes(
     body = response.get_data(as_text=True)  # raw HTML: anything echoed back must be escaped
     assert "We don" in body or "not a code we issue" in body
     assert "<script>alert" not in body
+
+
+@pytest.mark.parametrize("raw", ["", "   ", " - -- "])
+def test_an_empty_code_asks_for_one(
+    client: FlaskClient, login_as: Callable[..., Any], world: World, raw: str
+) -> None:
+    login_as("learner")
+    response = redeem(client, raw)
+    assert response.status_code == 400
+    body = html.unescape(response.get_data(as_text=True))
+    assert "Enter a code: the letters and digits" in body
+    assert "not a code we issue" not in body and "We don't know" not in body
 
 
 def test_already_used_code(
@@ -247,7 +284,7 @@ def test_contract_full(
     assert redeem(client, world.codes["full-a"]).status_code == 302
     user = login_as("learner")
     full = redeem(client, world.codes["full-b"])
-    assert full.status_code == 409 and "is full: all 1 seats are taken" in full.get_data(
+    assert full.status_code == 409 and "is full: its only seat is taken" in full.get_data(
         as_text=True
     )
     code = db.session.scalar(
@@ -276,7 +313,13 @@ def test_redeem_link_sends_signed_out_visitors_through_sign_in(
     assert out.status_code == 302 and f"next=/redeem/{code}" in out.headers["Location"]
     login_as("learner")
     page = client.get(f"/redeem/{code}").get_data(as_text=True)
-    assert f'value="{code}"' in page and "Redeem code" in page
+    assert f'value="{group_code(code)}"' in page and "Redeem code" in page  # grouped to read
+    # However the link was typed or wrapped by a mail program: the code, grouped.
+    spaced = " ".join(code[i : i + 3] for i in range(0, len(code), 3)).lower()
+    page = client.get(f"/redeem/{quote(spaced)}").get_data(as_text=True)
+    assert f'value="{group_code(code)}"' in page
+    page = client.get("/learner/redeem", query_string={"code": code.lower()}).get_data(as_text=True)
+    assert f'value="{group_code(code)}"' in page
 
 
 def test_code_entry_is_rate_limited(

@@ -88,7 +88,7 @@ def test_jobs_page_is_paginated_with_bounded_queries(
     staff_client.get("/staff/jobs")  # warm up
     with count_queries() as counter:
         first = staff_client.get("/staff/jobs").get_data(as_text=True)
-    assert counter.count <= 4
+    assert counter.count <= 5  # with the count the numbered pager needs
     assert first.count("data-job-url=") == 50 and "page=2" in first
     second = staff_client.get("/staff/jobs?page=2").get_data(as_text=True)
     assert second.count("data-job-url=") == 5 and "page=1" in second

@@ -16,6 +16,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import func, select
 
+from portal.core.text import plural
 from portal.models import (
     AuditEvent,
     BackgroundJob,
@@ -256,8 +257,8 @@ def test_deactivate_confirms_the_impact_then_acts(staff_client: FlaskClient, db:
     page = staff_client.get(f"/staff/organizations/{acme.id}/deactivate")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f"<strong>{contracts}</strong> active contract(s)" in text
-    assert f"<strong>{members}</strong> learner(s)" in text
+    assert f"<strong>{plural(contracts, 'active contract')}</strong>" in text
+    assert f"<strong>{plural(members, 'learner')}</strong>" in text
     db.session.refresh(acme)
     assert acme.active and count(db, AuditEvent) == before  # GET changes nothing
 
@@ -611,7 +612,7 @@ def test_remove_member_confirms_the_impact_then_acts(staff_client: FlaskClient, 
     page = staff_client.get(f"/staff/organizations/{acme.id}/members/{admin.id}/remove")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f"lose access to <strong>{auto_or_managed}</strong> active contract(s)" in text
+    assert f"lose access to <strong>{plural(auto_or_managed, 'active contract')}</strong>" in text
     assert (
         "stop being an org admin" in text and "removes them from the Keycloak organization" in text
     )

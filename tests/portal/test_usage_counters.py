@@ -161,11 +161,11 @@ def test_the_overview_reads_the_totals(db: Any) -> None:
     # The learners table's totals (no search) come from the same running totals.
     contracts = [world.seats, world.auto]
     totals = {
-        status: learners_page(contracts, LearnerFilter(status=status))[1]
+        status: learners_page(contracts, LearnerFilter(status=status)).total
         for status in ("active", "revoked", "all")
     }
     assert totals == {"active": 4, "revoked": 1, "all": 5}
-    assert learners_page(contracts, LearnerFilter(status="all", q="l4@"))[1] == 1
+    assert learners_page(contracts, LearnerFilter(status="all", q="l4@")).total == 1
 
 
 def test_the_migration_counts_what_is_already_there(app: Any, db: Any) -> None:

@@ -369,6 +369,7 @@ def valid_forms(world: SecurityWorld) -> dict[str, dict[str, Any]]:
     }
     return {
         "auth.logout": {},
+        "i18n.set_language": {"locale": "fr", "next": "/catalog/"},
         # Keycloak's back-channel logout: verified by the logout token's signature instead.
         "auth.backchannel_logout": {"logout_token": "not-a-logout-token"},
         "checkout.notify": {},  # verified by signature instead: see test_csrf and test_fuzz

@@ -27,7 +27,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.models import Organization
+from portal.models import JobState, Organization
 from portal.services import org_api_tokens
 from tests.security.conftest import (
     ROLES,
@@ -37,6 +37,7 @@ from tests.security.conftest import (
     is_login_redirect,
     sign_in,
 )
+from tests.support.factories import BackgroundJobFactory
 
 SUBSCRIBER = "subscriber"  # a report link opens for the admin it was sent to (Grace) only
 PUBLIC, SIGNED_IN, OWNER, ORG_ADMIN, ORG_ADMIN_ANY, STAFF, TOKEN = (
@@ -59,6 +60,7 @@ ACCESS: dict[str, str] = {
     "core.home": PUBLIC,
     "core.healthz": PUBLIC,
     "core.favicon": PUBLIC,
+    "i18n.set_language": PUBLIC,
     "core.redeem_link": SIGNED_IN,
     "core.org_logo": SIGNED_IN,
     "auth.login": PUBLIC,
@@ -100,6 +102,8 @@ ACCESS: dict[str, str] = {
     "org_admin.codes_export": ORG_ADMIN,
     "org_admin.assign": ORG_ADMIN,
     "org_admin.assign_bulk": ORG_ADMIN,
+    "org_admin.assign_bulk_job": ORG_ADMIN,
+    "org_admin.assign_bulk_status": ORG_ADMIN,
     "org_admin.remind": ORG_ADMIN,
     "org_admin.revoke_assignment": ORG_ADMIN,
     "org_admin.api_tokens": ORG_ADMIN,
@@ -242,7 +246,20 @@ class MatrixWorld(SecurityWorld):
         self.globex_api, self.globex_api_value = org_api_tokens.issue_token(
             self.globex, "Globex reporting", created_by_id=self.gus.id
         )
+        # A bulk code assignment of Acme's (its progress and results are Acme's admins' only).
+        self.bulk_job = BackgroundJobFactory(
+            kind="codes.assign_bulk",
+            state=JobState.SUCCEEDED,
+            organization_id=self.acme.id,
+            object_type="contract",
+            object_id=str(self.seats.id),
+        )
         db.session.commit()
+
+    def endpoint_values(self, endpoint: str) -> dict[str, Any]:
+        if endpoint.startswith("org_admin.assign_bulk_"):
+            return {"job_id": self.bulk_job.id}
+        return super().endpoint_values(endpoint)
 
 
 @pytest.fixture

@@ -112,6 +112,7 @@ def _plant(app: Flask, client: FlaskClient, world: SecurityWorld, db: Any) -> An
         f"{base}/codes/assign-bulk",
         data={"file": (io.BytesIO(upload.encode()), "people.csv")},
         content_type="multipart/form-data",
+        follow_redirects=True,  # to the bulk assignment's job page, with each row's result
     )
     assert bulk.status_code == 200 and bulk.get_data(as_text=True).count("Assigned") >= 3
 
