@@ -308,11 +308,6 @@ class Journey:
         expect(page.get_by_role("banner").get_by_role("link", name=tr("Sign in"))).to_be_visible()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    for language in LANGUAGES:
-        config.addinivalue_line("markers", f"in_{language}: a browser test run in {language}")
-
-
 @pytest.fixture(
     params=[pytest.param(lang, marks=getattr(pytest.mark, f"in_{lang}")) for lang in LANGUAGES]
 )
