@@ -182,11 +182,31 @@ def progress_of(job: BackgroundJob) -> JobProgress | None:
     if done is None:
         return None
     unit = job.progress_unit or "items"
+    if total is None and job.state in FINAL:
+        # A count without a known total is what the job came to once it is over: no "so far",
+        # and a job that succeeded shows a full bar rather than an unfinished one.
+        label = counted_final(unit, done)
+        if job.state is JobState.SUCCEEDED:
+            total = done
+        return JobProgress(done=done, total=total, unit=unit, label=label)
     label = counted(unit, done, total)
     left = _seconds_left(job)
     if left is not None:
         label = _("%(progress)s · %(left)s", progress=label, left=time_left(left))
     return JobProgress(done=done, total=total, unit=unit, label=label)
+
+
+def counted_final(unit: str, done: int) -> str:
+    """What a job that reported no total came to: "1,200 grades read"."""
+    if unit == "codes":
+        return plural(done, "%(num)s code", "%(num)s codes")
+    if unit == "grades read":
+        return plural(done, "%(num)s grade read", "%(num)s grades read")
+    if unit == "progress rows read":
+        return plural(done, "%(num)s progress row read", "%(num)s progress rows read")
+    if unit == "certificates checked":
+        return plural(done, "%(num)s certificate checked", "%(num)s certificates checked")
+    return _("%(done)s %(unit)s", done=count_text(done), unit=unit)
 
 
 def counted(unit: str, done: int, total: int | None) -> str:

@@ -19,14 +19,17 @@
     if (el && el.textContent !== value) { el.textContent = value; }
   }
 
-  function showProgress(row, progress) {
+  function showProgress(row, progress, final) {
     var holder = field(row, "bar");
     if (!holder) { return; }
     if (!progress) { holder.hidden = true; return; }
     holder.hidden = false;
     var bar = holder.querySelector("progress");
     if (bar) {
-      if (progress.total === null) {
+      if (progress.total === null && final) {
+        bar.max = 1;  // over without a known total: nothing more is coming
+        bar.value = 0;
+      } else if (progress.total === null) {
         bar.removeAttribute("value");  // indeterminate: the total is not known yet
       } else {
         bar.max = progress.total || 1;
@@ -46,7 +49,7 @@
     setText(row, "detail", job.detail || "");
     setText(row, "step", job.step || "");
     setText(row, "next", job.next || "");
-    showProgress(row, job.progress);
+    showProgress(row, job.progress, job.final);
     row.setAttribute("data-job-state", job.state);
     row.setAttribute("data-job-attempts", String(job.attempts));
     var edx = document.querySelector('[data-edx-state-for="' + job.id + '"]');

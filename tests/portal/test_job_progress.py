@@ -198,6 +198,17 @@ def test_progress_in_words_with_the_time_left() -> None:
     assert progress_of(_running(1, 3, 1)).percent == 33  # type: ignore[union-attr]
 
 
+def test_a_count_without_a_total_reads_as_what_the_job_came_to_once_it_is_over() -> None:
+    # An outcome sync counts what it reads without knowing the total: while it runs the count
+    # goes on ("so far", an indeterminate bar); once it succeeded the bar is full and the words
+    # say what it came to; a failed one keeps its count with no total (an empty bar).
+    done = progress_of(_running(1200, None, 5, state=JobState.SUCCEEDED))
+    assert done is not None and done.label == "1,200 codes"
+    assert (done.total, done.percent) == (1200, 100)
+    failed = progress_of(_running(1200, None, 5, state=JobState.FAILED))
+    assert failed is not None and failed.label == "1,200 codes" and failed.total is None
+
+
 @pytest.mark.parametrize(
     ("seconds", "words"),
     [
