@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal.core.text import lazy_gettext as _l
 from portal.models import AuditEvent
 from portal.services.object_names import NamedObject, ObjectNames
 
@@ -42,7 +43,7 @@ ID_FIELDS = {
     "seat_id": "seat",
     "message_id": "outbox_message",
 }
-ACTOR_KINDS = {"system": "System", "job": "Background job", "cli": "Command line"}
+ACTOR_KINDS = {"system": _l("System"), "job": _l("Background job"), "cli": _l("Command line")}
 VALUE_CHARS = 600  # a longer value is cut (the Raw view has it whole, up to RAW_CHARS)
 RAW_CHARS = 4000
 _ISO_MOMENT = re.compile(
@@ -123,7 +124,7 @@ def actor_of(event: AuditEvent, names: ObjectNames) -> NamedObject:
     if event.actor_id is not None:
         return names.name("user", event.actor_id)
     kind = event.actor_kind or "system"
-    return NamedObject("actor", None, ACTOR_KINDS.get(kind, kind.capitalize()))
+    return NamedObject("actor", None, str(ACTOR_KINDS.get(kind, kind.capitalize())))
 
 
 # ----------------------------------------------------------------------------- the diff

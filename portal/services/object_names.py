@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import format_datetime
+from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal.core.text import lazy_gettext as _l
 from portal.extensions import db
 from portal.models import (
     ApiToken,
@@ -50,15 +53,20 @@ class NamedObject:
     endpoint: str | None = None
     url_args: Mapping[str, Any] = field(default_factory=dict)
     found: bool = True
+    # The name is a whole phrase with the kind in it ("Enrollment of ada@example.com in Data
+    # Basics", written per language): it is the label, and never reads alone.
+    whole: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.kind} {self.name}" if self.name else self.kind
+        if self.whole:
+            return self.name
+        return f"{self.kind} {self.name}" if self.name else str(self.kind)
 
     @property
     def short(self) -> str:
         """The name alone where it reads alone ("ada@example.com" under Actor), else the label."""
-        if self.found and self.name and not self.name.startswith(("of ", "to ", "#")):
+        if self.found and self.name and not self.whole and not self.name.startswith("#"):
             return self.name
         return self.label
 
@@ -102,6 +110,15 @@ def _named(
     return NamedObject(object_type, str(id_), KINDS[object_type], name, endpoint, url_args)
 
 
+def _phrase(
+    object_type: str, id_: int, phrase: str, endpoint: str | None = None, **url_args: Any
+) -> NamedObject:
+    """An object named by a whole phrase (``NamedObject.whole``)."""
+    return NamedObject(
+        object_type, str(id_), KINDS[object_type], phrase, endpoint, url_args, whole=True
+    )
+
+
 def _codes(ids: list[int]) -> Iterable[NamedObject]:
     query = select(EnrollmentCode.id, EnrollmentCode.code, EnrollmentCode.contract_id)
     for id_, code, contract_id in db.session.execute(query.where(EnrollmentCode.id.in_(ids))):
@@ -116,7 +133,8 @@ def _enrollments(ids: list[int]) -> Iterable[NamedObject]:
         .where(Enrollment.id.in_(ids))
     )
     for id_, email, title in db.session.execute(query):
-        yield _named("enrollment", id_, f"of {email} in {title}", "staff.users", q=email)
+        phrase = _("Enrollment of %(email)s in %(title)s", email=email, title=title)
+        yield _phrase("enrollment", id_, phrase, "staff.users", q=email)
 
 
 def _runs(ids: list[int]) -> Iterable[NamedObject]:
@@ -150,9 +168,8 @@ def _memberships(ids: list[int]) -> Iterable[NamedObject]:
         .where(Membership.id.in_(ids))
     )
     for id_, email, org, org_id in db.session.execute(query):
-        yield _named(
-            "membership", id_, f"of {email} in {org}", "staff.organization_detail", org_id=org_id
-        )
+        phrase = _("Membership of %(email)s in %(organization)s", email=email, organization=org)
+        yield _phrase("membership", id_, phrase, "staff.organization_detail", org_id=org_id)
 
 
 def _subscriptions(ids: list[int]) -> Iterable[NamedObject]:
@@ -163,31 +180,33 @@ def _subscriptions(ids: list[int]) -> Iterable[NamedObject]:
         .where(sub.id.in_(ids))
     )
     for id_, email, frequency, org_id in db.session.execute(query):
-        yield _named(
-            "report_subscription",
-            id_,
-            f"of {email} ({frequency.value})",
-            "staff.organization_detail",
-            org_id=org_id,
+        phrase = _(
+            "Report subscription of %(email)s (%(frequency)s)",
+            email=email,
+            frequency=FREQUENCIES.get(frequency.value, frequency.value),
+        )
+        yield _phrase(
+            "report_subscription", id_, phrase, "staff.organization_detail", org_id=org_id
         )
 
 
 def _messages(ids: list[int]) -> Iterable[NamedObject]:
     query = select(OutboxMessage.id, OutboxMessage.to_email, OutboxMessage.subject)
     for id_, to, subject in db.session.execute(query.where(OutboxMessage.id.in_(ids))):
-        yield _named("outbox_message", id_, f"to {to}: {subject}")
+        yield _phrase(
+            "outbox_message", id_, _("Email to %(to)s: %(subject)s", to=to, subject=subject)
+        )
 
 
 def _scheduled_runs(ids: list[int]) -> Iterable[NamedObject]:
     query = select(ScheduledRun.id, ScheduledRun.name, ScheduledRun.period_start)
     for id_, name, start in db.session.execute(query.where(ScheduledRun.id.in_(ids))):
-        yield _named(
-            "scheduled_run",
-            id_,
-            f"{name} of {start:%d %b %Y %H:%M}",
-            "staff.jobs",
-            _anchor="scheduled",
+        phrase = _(
+            "Scheduled run %(name)s of %(start)s",
+            name=name,
+            start=format_datetime(start, "dd MMM y HH:mm"),
         )
+        yield _phrase("scheduled_run", id_, phrase, "staff.jobs", _anchor="scheduled")
 
 
 def _seats(ids: list[int]) -> Iterable[NamedObject]:
@@ -198,13 +217,8 @@ def _seats(ids: list[int]) -> Iterable[NamedObject]:
         .where(Seat.id.in_(ids))
     )
     for id_, email, contract, contract_id in db.session.execute(query):
-        yield _named(
-            "seat",
-            id_,
-            f"of {email} on {contract}",
-            "staff.contract_detail",
-            contract_id=contract_id,
-        )
+        phrase = _("Seat of %(email)s on %(contract)s", email=email, contract=contract)
+        yield _phrase("seat", id_, phrase, "staff.contract_detail", contract_id=contract_id)
 
 
 def _refunds(ids: list[int]) -> Iterable[NamedObject]:
@@ -214,30 +228,30 @@ def _refunds(ids: list[int]) -> Iterable[NamedObject]:
         .where(Refund.id.in_(ids))
     )
     for id_, reference in db.session.execute(query):
-        yield _named(
-            "refund", id_, f"of order {reference}", "staff.order_detail", reference=reference
-        )
+        phrase = _("Refund of order %(reference)s", reference=reference)
+        yield _phrase("refund", id_, phrase, "staff.order_detail", reference=reference)
 
 
-KINDS = {
-    "contract": "Contract",
-    "organization": "Organization",
-    "order": "Order",
-    "enrollment_code": "Code",
-    "user": "User",
-    "enrollment": "Enrollment",
-    "course_run": "Course run",
-    "course": "Course",
-    "program": "Program",
-    "background_job": "Job",
-    "api_token": "API token",
-    "organization_api_token": "Organization API token",
-    "membership": "Membership",
-    "report_subscription": "Report subscription",
-    "outbox_message": "Email",
-    "scheduled_run": "Scheduled run",
-    "seat": "Seat",
-    "refund": "Refund",
+FREQUENCIES = {"weekly": _l("weekly"), "monthly": _l("monthly")}
+KINDS: dict[str, Any] = {
+    "contract": _l("Contract"),
+    "organization": _l("Organization"),
+    "order": _l("Order"),
+    "enrollment_code": _l("Code"),
+    "user": _l("User"),
+    "enrollment": _l("Enrollment"),
+    "course_run": _l("Course run"),
+    "course": _l("Course"),
+    "program": _l("Program"),
+    "background_job": _l("Job"),
+    "api_token": _l("API token"),
+    "organization_api_token": _l("Organization API token"),
+    "membership": _l("Membership"),
+    "report_subscription": _l("Report subscription"),
+    "outbox_message": _l("Email"),
+    "scheduled_run": _l("Scheduled run"),
+    "seat": _l("Seat"),
+    "refund": _l("Refund"),
 }
 LOADERS: dict[str, Callable[[list[int]], Iterable[NamedObject]]] = {
     "contract": _simple("contract", Contract.name, "staff.contract_detail", "contract_id"),
@@ -262,7 +276,7 @@ LOADERS: dict[str, Callable[[list[int]], Iterable[NamedObject]]] = {
     "refund": _refunds,
 }
 # Types with no row to read: the name is all there is.
-FIXED = {"portal": NamedObject("portal", None, "The portal")}
+FIXED = {"portal": _l("The portal")}
 
 
 class ObjectNames:
@@ -289,7 +303,7 @@ class ObjectNames:
 
     def name(self, object_type: str, object_id: object) -> NamedObject:
         if object_type in FIXED:
-            return FIXED[object_type]
+            return NamedObject(object_type, None, str(FIXED[object_type]))
         key = _int_id(object_id)
         found = self._found.get((object_type, str(key))) if key is not None else None
         return found or missing(object_type, object_id)
