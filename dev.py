@@ -111,12 +111,27 @@ def ignore_stop_signals() -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
+def forget_last_demo(env: dict[str, str]) -> None:
+    """Start the demo's own SQLite database afresh. The emulators keep nothing between runs, so a
+    database from an earlier demo would name users and course runs the new emulators do not know
+    (edX then refuses every enrollment). A database named by DATABASE_URL is never touched."""
+    if env.get("DATABASE_URL") or env.get("PORTAL_MODE") != "demo":
+        return
+    instance = Path(env.get("PORTAL_INSTANCE_PATH") or ROOT / "instance")
+    old = [instance / f"portal.sqlite{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+    if any(path.exists() for path in old):
+        log("starting from fresh demo data (the emulators keep nothing between runs)")
+        for path in old:
+            path.unlink(missing_ok=True)
+
+
 def demo() -> int:
     ensure_environment()
     env = {**os.environ, "PORTAL_MODE": os.environ.get("PORTAL_MODE", "demo")}
     busy = [f"{name} ({port})" for name, port in DEMO_PORTS.items() if not port_free(port)]
     if busy:
         sys.exit("These ports are in use, stop what runs there first: " + ", ".join(busy))
+    forget_last_demo(env)
     run("-m", "flask", "--app", "portal", "db", "upgrade", env=env)
     run("-c", "from portal.i18n import compile_catalogs; compile_catalogs()")  # the .mo files
     children: list[subprocess.Popen[bytes]] = []
