@@ -136,7 +136,9 @@ def test_remove_run_confirms_the_impact_first(staff_client: FlaskClient, db: Any
     db.session.expire_all()
     assert db.session.get(CourseRun, run.id).enrollment_end > utcnow()  # GET changed nothing
     done = staff_client.post(f"/staff/contracts/{c.id}/runs/{run.id}/remove", follow_redirects=True)
-    assert "close enrollment" in done.get_data(as_text=True)
+    assert f"{run.course_key}: enrollment closed (kept: it has enrollments)." in done.get_data(
+        as_text=True
+    )
     db.session.expire_all()
     assert db.session.get(CourseRun, run.id).contract_id == c.id
     assert db.session.get(CourseRun, run.id).enrollment_end <= utcnow()
